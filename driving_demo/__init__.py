@@ -1,0 +1,1 @@
+"""driving_demo: real-time street-video segmentation on top of medseg."""

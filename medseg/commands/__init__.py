@@ -1,0 +1,1 @@
+"""Subcommands of the ``medseg`` console script (one module each; see ``medseg.cli``)."""

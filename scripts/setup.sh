@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by run.sh and test.sh.
+# Creates .venv, installs the project with its dev extras, and the Debian packages the
+# app/tests need (real sample data + chromium for the browser test). A stamp file keyed on
+# pyproject.toml makes a second run take well under 10 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+APT_PKGS=(chromium insighttoolkit5-examples mricron-data opencv-doc)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "[setup] installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv"
+    "$PY" -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+fi
+
+stamp=.venv/.medseg-install-stamp
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "[setup] installing medseg and its dependencies (first run takes a few minutes)"
+    # torch/torchvision first, pinned to the builds that lie on this machine's disk.
+    .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1" \
+        || .venv/bin/pip install -q "torch<=2.14.1" "torchvision<=0.29.1"
+    .venv/bin/pip install -q -e ".[dev]"
+    echo "$want" > "$stamp"
+fi
