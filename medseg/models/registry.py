@@ -38,6 +38,8 @@ class ModelCfg:
             (per-image percentile clip + z-score, MR), or ``"ct_window"`` (window then [0,1]).
         mean, std: per-channel statistics used when ``normalization == "imagenet"``.
         window: ``(center, width)`` in HU when ``normalization == "ct_window"``.
+        spacing: in-plane pixel spacing (mm) a medical model was trained at; volume inference
+            resamples slices to it (``None``: use pixels as they are).
         divisor: the model pads inputs internally to a multiple of this; callers may resize
             to a multiple of it to avoid the padding.
         input_size: default ``(H, W)`` used by the app, benchmarks and export.
@@ -57,6 +59,7 @@ class ModelCfg:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     window: tuple[float, float] | None = None
+    spacing: tuple[float, float] | None = None
     divisor: int = 32
     input_size: tuple[int, int] = (256, 512)
     weights: str | None = None
