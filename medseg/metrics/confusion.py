@@ -1,0 +1,255 @@
+"""Dataset-level confusion matrix for semantic segmentation.
+
+One matrix is accumulated over the whole dataset (rows = ground truth, columns = prediction)
+and every score is computed from it at the end, as the official Cityscapes evaluation does.
+Averaging per-image scores (what many tutorials do) weights small images and rare classes
+differently and gives different numbers; see ``docs/metrics.md``.
+
+Speed: each ``update`` is one ``torch.bincount`` over ``target * C + pred``. The index is built
+in the narrowest integer type that holds ``256 * C`` (int16 for up to 127 classes), and
+ground-truth values ``>= C`` (255 = ignore, or stray labels) fall into overflow rows of the
+histogram instead of being masked out first; that avoids a boolean-mask copy of every pixel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .functional import SegmentationScores, scores_from_confusion
+
+__all__ = ["ConfusionMatrix", "to_label_tensor"]
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _as_tensor(x: Any, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.bool_:
+            x = x.astype(np.uint8)
+        elif x.dtype in (np.uint16, np.uint32, np.uint64):
+            # torch has limited kernels for unsigned types wider than 8 bits
+            x = x.astype(np.int64)
+        return torch.from_numpy(np.ascontiguousarray(x))
+    try:
+        return torch.as_tensor(np.asarray(x))
+    except Exception as e:  # pragma: no cover - message only
+        raise TypeError(
+            f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}"
+        ) from e
+
+
+def to_label_tensor(pred: Any, target_shape: Sequence[int] | None = None) -> torch.Tensor:
+    """Turn a prediction into an integer label map.
+
+    Args:
+        pred: label map ``[...]`` (integer) or logits / probabilities ``[N, C, ...]`` (float),
+            torch tensor or numpy array. Logits are reduced with ``argmax`` over dim 1 when
+            ``pred`` has one more dimension than ``target_shape`` (or when no target shape is
+            given and ``pred`` is floating point with ``ndim >= 2``).
+        target_shape: shape of the matching ground truth, used to tell logits from labels.
+
+    Returns:
+        Integer tensor of label indices.
+    """
+    p = _as_tensor(pred, "pred")
+    if p.dtype == torch.bool:
+        p = p.to(torch.uint8)
+    is_logits = (
+        p.ndim == len(target_shape) + 1 if target_shape is not None else p.is_floating_point()
+    )
+    if is_logits:
+        if p.ndim < 2:
+            raise ValueError(f"logits must be [N, C, ...], got shape {tuple(p.shape)}")
+        p = p.argmax(dim=1)
+    elif p.is_floating_point():
+        raise ValueError(
+            "pred has the same shape as target but is floating point: pass integer labels, "
+            "or logits/probabilities [N, C, ...] with one more dimension than target"
+        )
+    return p
+
+
+class ConfusionMatrix:
+    """Accumulate a ``[C, C]`` confusion matrix over a dataset and score it.
+
+    Args:
+        num_classes: number of classes ``C`` (labels ``0 .. C-1``).
+        ignore_index: ground-truth value whose pixels are skipped (default 255). ``None``
+            ignores nothing. Prediction values are never ignored.
+        device: where the matrix lives; default: the device of the first update.
+
+    Example:
+        >>> cm = ConfusionMatrix(19)
+        >>> for logits, target in batches:          # logits [N,19,H,W], target [N,H,W]
+        ...     cm.update(logits, target)
+        >>> s = cm.compute()
+        >>> s.miou, s.iou[0], s.pixel_accuracy
+        >>> print(s.format_table(CITYSCAPES_CLASSES))
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: int | None = 255,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self._device = torch.device(device) if device is not None else None
+        self.matrix: torch.Tensor | None = None
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Zero the matrix (start a new evaluation)."""
+        dev = self._device or (self.matrix.device if self.matrix is not None else "cpu")
+        self.matrix = torch.zeros(
+            (self.num_classes, self.num_classes), dtype=torch.int64, device=dev
+        )
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """The accumulated matrix as ``int64`` numpy ``[C, C]`` (rows = GT, cols = pred)."""
+        return self.matrix.cpu().numpy().copy()
+
+    def __repr__(self) -> str:
+        n = int(self.matrix.sum())
+        return f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, pixels={n})"
+
+    # ----------------------------------------------------------------- update
+    def batch_matrix(self, pred: Any, target: Any) -> torch.Tensor:
+        """Confusion matrix ``[C, C]`` (int64) of one batch, without accumulating it.
+
+        Args:
+            pred: integer labels with the target's shape, or logits ``[N, C, ...]``.
+            target: integer labels ``[...]``; ``ignore_index`` pixels are skipped.
+        """
+        C = self.num_classes
+        t = _as_tensor(target, "target")
+        if t.dtype == torch.bool:
+            t = t.to(torch.uint8)
+        if t.is_floating_point():
+            raise ValueError(f"target must hold integer labels, got dtype {t.dtype}")
+        p = to_label_tensor(pred, t.shape)
+        if p.shape != t.shape:
+            raise ValueError(
+                f"pred shape {tuple(p.shape)} does not match target shape {tuple(t.shape)} "
+                f"(pass labels of the same shape, or logits [N, {C}, ...] for target [N, ...])"
+            )
+        if p.device != t.device:
+            p = p.to(t.device)
+        if p.numel() == 0:
+            return torch.zeros((C, C), dtype=torch.int64, device=t.device)
+        if p.dtype != torch.uint8 or C <= 255:
+            pmin, pmax = torch.aminmax(p)
+            if int(pmin) < 0 or int(pmax) >= C:
+                bad = int(pmin) if int(pmin) < 0 else int(pmax)
+                raise ValueError(f"pred contains label {bad}; predictions must lie in 0..{C - 1}")
+
+        ign = self.ignore_index
+        if t.dtype == torch.uint8:
+            rows = 256  # every uint8 value has a histogram row; >= C are overflow rows
+            ign_row = ign if ign is not None and 0 <= ign < 256 else None
+        else:
+            tmin, tmax = torch.aminmax(t)
+            if 0 <= int(tmin) and int(tmax) <= 255:
+                rows = 256
+                ign_row = ign if ign is not None and 0 <= ign < 256 else None
+            else:  # labels outside 0..255 (e.g. ignore_index=-1): remap ignored to row C
+                if ign is not None:
+                    t = torch.where(t == ign, torch.full_like(t, C), t)
+                tmin, tmax = torch.aminmax(t)
+                if int(tmin) < 0 or int(tmax) > C:
+                    bad = int(tmin) if int(tmin) < 0 else int(tmax)
+                    raise ValueError(
+                        f"target contains label {bad}, which is neither a class (0..{C - 1}) "
+                        f"nor ignore_index={ign}"
+                    )
+                rows, ign_row = C + 1, C
+
+        n_bins = rows * C
+        idx_dtype = torch.int16 if n_bins <= 2**15 else torch.int32 if n_bins <= 2**31 else None
+        if idx_dtype is None:  # pragma: no cover - astronomically many classes
+            idx_dtype = torch.int64
+        idx = t.to(idx_dtype)
+        idx.mul_(C).add_(p.to(idx_dtype))  # in place: one temporary of the narrow type
+        counts = torch.bincount(idx.reshape(-1), minlength=n_bins).view(rows, C)
+
+        cm = counts[:C].to(torch.int64).clone()
+        if ign_row is not None and ign_row < C:
+            cm[ign_row] = 0  # an ignore value that is also a class index: drop its row
+        extra = counts[C:]
+        if extra.numel():
+            row_ids = torch.arange(C, rows, device=extra.device)
+            stray = extra.sum(1) > 0
+            if ign_row is not None and ign_row >= C:
+                stray &= row_ids != ign_row
+            if bool(stray.any()):
+                bad = int(row_ids[stray][0])
+                raise ValueError(
+                    f"target contains label {bad}, which is neither a class (0..{C - 1}) nor "
+                    f"ignore_index={ign} (Cityscapes labelIds? map them with "
+                    "medseg.labels.label_ids_to_train_ids)"
+                )
+        return cm
+
+    def update(self, pred: Any, target: Any) -> ConfusionMatrix:
+        """Add one batch.
+
+        Args:
+            pred: predicted labels (same shape as ``target``, any integer dtype) or logits /
+                probabilities ``[N, C, ...]`` (argmax over dim 1). Torch or numpy.
+            target: ground-truth labels ``[N, ...]`` or ``[...]`` (any shape), integer dtype.
+                ``uint8`` is fastest. Values must be classes or ``ignore_index``.
+
+        Returns:
+            ``self`` (so ``cm.update(p, t).compute()`` works).
+        """
+        cm = self.batch_matrix(pred, target)
+        if self._device is None and cm.device != self.matrix.device and int(self.matrix.sum()) == 0:
+            self.matrix = self.matrix.to(cm.device)
+        self.matrix += cm.to(self.matrix.device)
+        return self
+
+    def update_matrix(self, matrix: Any) -> ConfusionMatrix:
+        """Add a ``[C, C]`` matrix computed elsewhere (e.g. another worker)."""
+        m = _as_tensor(matrix, "matrix").to(torch.int64)
+        if tuple(m.shape) != (self.num_classes, self.num_classes):
+            raise ValueError(
+                f"matrix must be [{self.num_classes}, {self.num_classes}], got {tuple(m.shape)}"
+            )
+        self.matrix += m.to(self.matrix.device)
+        return self
+
+    # ------------------------------------------------------------ distributed
+    def sync(self, group: Any = None) -> ConfusionMatrix:
+        """Sum the matrix over all processes of ``torch.distributed`` (no-op otherwise).
+
+        Every rank must call it (it is a collective). Afterwards each rank holds the total,
+        so call it once, just before :meth:`compute`.
+        """
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            backend = dist.get_backend(group)
+            m = self.matrix
+            if backend == "nccl" and m.device.type != "cuda":
+                m = m.cuda()
+            dist.all_reduce(m, op=dist.ReduceOp.SUM, group=group)
+            self.matrix = m.to(self.matrix.device)
+        return self
+
+    all_reduce = sync
+
+    # ----------------------------------------------------------------- scores
+    def compute(self) -> SegmentationScores:
+        """Scores from the accumulated matrix (see :class:`SegmentationScores`)."""
+        return scores_from_confusion(self.confusion)
