@@ -1,0 +1,133 @@
+"""The one thing the video pipeline needs from a model: RGB frames in, probabilities out.
+
+A :class:`Segmenter` pairs ``infer(frames [N, H, W, 3] uint8 RGB) -> probs [N, C, H, W]
+float32`` with the model's :class:`~medseg.models.ModelCfg` (class names, palette).
+:func:`as_segmenter` builds one from a :class:`medseg.engine.predictor.Predictor` (any
+backend: torch, TorchScript, ONNX Runtime, int8), from a medseg ``nn.Module`` (eager
+PyTorch), or passes a ready ``Segmenter`` through. Probabilities, not labels, because the
+temporal smoothing averages them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+InferFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Segmenter:
+    """``infer`` maps ``[N, H, W, 3]`` uint8 RGB to ``[N, C, H, W]`` float32 probabilities
+    at the same H, W; ``cfg`` is the model's config; ``name`` describes the backend."""
+
+    infer: InferFn
+    cfg: Any
+    name: str = "custom"
+
+
+def _probs_from_logits(logits):
+    import torch
+
+    if logits.shape[1] == 1:  # binary head: sigmoid, then [background, foreground]
+        p = torch.sigmoid(logits)
+        return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+def torch_segmenter(model) -> Segmenter:
+    """Eager-PyTorch :class:`Segmenter` for a medseg model (reads ``model.cfg``)."""
+    import torch
+
+    from ..transforms.intensity import normalize_for_model
+
+    cfg = getattr(model, "cfg", None)
+    if cfg is None:
+        raise ValueError("the model has no .cfg; build it with medseg.models.create_model")
+    model.eval()
+
+    @torch.inference_mode()
+    def infer(frames: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(frames))
+        x = normalize_for_model(x, cfg, channel_axis=-1).permute(0, 3, 1, 2).contiguous()
+        return _probs_from_logits(model(x)).float().numpy()
+
+    return Segmenter(infer, cfg, "torch")
+
+
+def predictor_segmenter(predictor) -> Segmenter:
+    """:class:`Segmenter` over a ``medseg.engine`` Predictor's ``predict_batch``."""
+
+    def infer(frames: np.ndarray) -> np.ndarray:
+        preds = predictor.predict_batch(frames)
+        probs = [getattr(p, "probs", None) for p in preds]
+        if any(p is None for p in probs):
+            raise ValueError("the predictor returned no probabilities (Prediction.probs)")
+        return np.stack([np.asarray(p, dtype=np.float32) for p in probs])
+
+    name = str(getattr(predictor, "backend", type(predictor).__name__))
+    return Segmenter(infer, predictor.cfg, name)
+
+
+def as_segmenter(obj) -> Segmenter:
+    """Accept a :class:`Segmenter`, a Predictor (has ``predict_batch``) or a medseg model."""
+    if isinstance(obj, Segmenter):
+        seg = obj
+    elif hasattr(obj, "predict_batch") and hasattr(obj, "cfg"):
+        seg = predictor_segmenter(obj)
+    else:
+        from torch import nn
+
+        if not isinstance(obj, nn.Module):
+            raise TypeError(
+                "expected a medseg Predictor, a medseg model (nn.Module with .cfg) or a "
+                f"medseg.video.Segmenter, got {type(obj).__name__}"
+            )
+        seg = torch_segmenter(obj)
+    if seg.cfg.in_channels != 3:
+        raise ValueError(
+            f"model {seg.cfg.name!r} takes {seg.cfg.in_channels}-channel input; video frames "
+            "are RGB: use a street model (medseg models --task street)"
+        )
+    return seg
+
+
+def load_segmenter(
+    model: str = "lraspp_mobilenet_v3",
+    *,
+    backend: str = "torch",
+    pretrained: bool | None = None,
+    weights: str | None = None,
+) -> Segmenter:
+    """Build a :class:`Segmenter` for a registered model on a backend.
+
+    Args:
+        model: registry name (an RGB street model).
+        backend: ``torch``, ``torchscript``, ``onnxruntime`` or ``ort-int8`` (anything the
+            :class:`~medseg.engine.predictor.Predictor` accepts).
+        pretrained: load the shipped weights; ``None`` = when the package ships them.
+        weights: a checkpoint path instead of the shipped weights.
+    """
+    from ..models import create_model, get_model_cfg
+
+    cfg = get_model_cfg(model)
+    if pretrained is None:
+        pretrained = weights is None and cfg.has_pretrained
+    try:
+        from ..engine.predictor import Predictor
+    except ImportError:
+        Predictor = None
+    if Predictor is not None:
+        kwargs: dict[str, Any] = {"pretrained": pretrained, "backend": backend}
+        if weights is not None:
+            kwargs["weights"] = weights
+        return as_segmenter(Predictor.from_name(model, **kwargs))
+    if backend != "torch":
+        raise ValueError(
+            f"backend {backend!r} needs medseg.engine.predictor, which is not installed; "
+            "use --backend torch"
+        )
+    return as_segmenter(create_model(model, pretrained=pretrained, weights=weights))

@@ -1,0 +1,424 @@
+"""Streaming video segmentation: decode → infer → draw → encode, overlapped in threads.
+
+Three stages run concurrently: a reader thread decodes (and resizes) frames, the calling
+thread runs batched inference and the temporal smoothing, a writer thread draws overlays,
+encodes and saves masks. Bounded queues between them keep memory flat for any video length
+and make the slowest stage set the pace. OpenCV, PyTorch and ONNX Runtime release the GIL
+in their heavy calls, so on 2 cores the stages genuinely overlap. ``threaded=False`` runs
+the very same stage functions one after another (the reference the tests compare with).
+
+Inference stays on the calling thread so that Ctrl-C (delivered to the main thread) stops
+it promptly; the writer then finishes the frames already queued and closes the container,
+so an interrupted run leaves a playable partial video.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .draw import bgr_lut, blend, draw_hud, draw_legend, side_by_side, upsample_labels
+from .infer import as_segmenter
+from .io import VideoInfo, VideoSink, open_capture, resolve_codec
+from .summary import VideoInterrupted, VideoSummary
+from .temporal import FlickerMeter, TemporalEMA
+
+ProgressCallback = Callable[[int, int, float], None]
+_END = object()
+
+
+@dataclass
+class _Frame:
+    index: int  # position in the output
+    source_index: int  # position in the input video
+    bgr: np.ndarray  # original frame, [H, W, 3] uint8 BGR
+    rgb: np.ndarray | None  # model input, [h, w, 3] uint8 RGB at the inference size
+    t_read: float
+    labels: np.ndarray | None = None  # [h, w] uint8 at the inference size
+
+
+def _parse_size(size, info: VideoInfo) -> tuple[int, int]:
+    if size is None:
+        return info.height, info.width
+    h, w = (int(v) for v in size)
+    if h < 8 or w < 8:
+        raise ValueError(f"inference size must be at least 8x8 (HxW), got {h}x{w}")
+    return h, w
+
+
+def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_frames):
+    """Yield :class:`_Frame` s: every ``stride``-th frame, at most ``max_frames``."""
+    import cv2
+
+    h, w = size_hw
+    frame, src, out = first, 0, 0
+    while frame is not None and (max_frames is None or out < max_frames):
+        t = time.perf_counter()
+        if frame.shape[:2] != (info.height, info.width):
+            raise ValueError(
+                f"frame {src} of {info.source} is {frame.shape[1]}x{frame.shape[0]}, the video "
+                f"started at {info.width}x{info.height}; re-encode it at one size"
+            )
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        if (h, w) != rgb.shape[:2]:
+            shrink = h * w < rgb.shape[0] * rgb.shape[1]
+            rgb = cv2.resize(
+                rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            )
+        yield _Frame(out, src, frame, rgb, t)
+        out += 1
+        for _ in range(stride - 1):  # grab() skips the colour conversion of dropped frames
+            if not cap.grab():
+                return
+            src += 1
+        ok, frame = cap.read()
+        src += 1
+        if not ok:
+            frame = None
+
+
+@dataclass
+class _Stats:
+    latencies: list[float] = field(default_factory=list)
+    written: deque = field(default_factory=lambda: deque(maxlen=30))
+
+
+class _Stages:
+    """The per-frame work, shared by the threaded and the sequential runner."""
+
+    def __init__(self, seg, *, smooth, alpha, side, legend, hud, masks_dir, json_path, sink, fps):
+        self.seg = seg
+        self.names = tuple(seg.cfg.class_names)
+        self.palette = tuple(seg.cfg.palette)
+        self.lut = bgr_lut(self.palette)
+        self.ema = TemporalEMA(smooth)
+        self.flicker = FlickerMeter()
+        self.flicker_raw = FlickerMeter() if smooth > 0 else None
+        self.alpha, self.side, self.legend, self.hud = alpha, side, legend, hud
+        self.masks_dir = Path(masks_dir) if masks_dir else None
+        self.json = open(json_path, "w") if json_path else None  # noqa: SIM115 - closed in close()
+        self.sink, self.fps = sink, fps
+        self.stats = _Stats()
+
+    def infer(self, batch: list[_Frame]) -> None:
+        probs = self.seg.infer(np.stack([f.rgb for f in batch]))
+        h, w = batch[0].rgb.shape[:2]
+        if probs.ndim != 4 or probs.shape[0] != len(batch) or probs.shape[2:] != (h, w):
+            raise ValueError(
+                f"{self.seg.name} returned probabilities of shape {probs.shape}, expected "
+                f"[{len(batch)}, C, {h}, {w}]"
+            )
+        for f, p in zip(batch, probs):
+            if self.flicker_raw is not None:
+                self.flicker_raw.update(p.argmax(0))
+            f.labels = self.ema.update(p).argmax(0).astype(np.uint8)
+            self.flicker.update(f.labels)
+            f.rgb = None  # the model input is no longer needed: free it early
+
+    def write(self, f: _Frame) -> None:
+        import cv2
+
+        H, W = f.bgr.shape[:2]
+        labels = upsample_labels(f.labels, W, H)
+        out = blend(f.bgr, labels, self.lut, self.alpha)
+        if self.legend:
+            out = draw_legend(np.ascontiguousarray(out), labels, self.names, self.palette)
+        if self.hud:
+            now = time.perf_counter()
+            w = self.stats.written
+            rate = (len(w) - 1) / (w[-1] - w[0]) if len(w) > 1 and w[-1] > w[0] else 0.0
+            draw_hud(out, rate, (now - f.t_read) * 1e3)
+        if self.side:
+            out = side_by_side(f.bgr, out)
+        if self.sink is not None:
+            self.sink.write(out)
+        if self.masks_dir is not None:
+            path = self.masks_dir / f"frame_{f.index:06d}.png"
+            if not cv2.imwrite(str(path), labels):
+                raise OSError(f"cannot write mask {path}")
+        if self.json is not None:
+            counts = np.bincount(labels.ravel(), minlength=len(self.names))
+            shares = {
+                self.names[c]: round(float(counts[c]) / labels.size, 6)
+                for c in np.flatnonzero(counts[: len(self.names)])
+            }
+            rec = {
+                "frame": f.index,
+                "source_frame": f.source_index,
+                "time_s": round(f.source_index / self.fps, 4),
+                "shares": shares,
+            }
+            self.json.write(json.dumps(rec) + "\n")
+        t = time.perf_counter()
+        self.stats.latencies.append(t - f.t_read)
+        self.stats.written.append(t)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        if self.json is not None:
+            self.json.close()
+            self.json = None
+
+
+def _put(q: queue.Queue, item, alive: Callable[[], bool]) -> bool:
+    while True:
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            if not alive():
+                return False
+
+
+def process_video(
+    input_path: str | os.PathLike | int,
+    output_path: str | os.PathLike | None,
+    predictor,
+    *,
+    size: tuple[int, int] | None = None,
+    batch_size: int = 4,
+    smooth: float = 0.0,
+    stride: int = 1,
+    max_frames: int | None = None,
+    alpha: float = 0.5,
+    side_by_side: bool = False,
+    legend: bool = False,
+    hud: bool = False,
+    codec: str | None = None,
+    masks_dir: str | os.PathLike | None = None,
+    json_path: str | os.PathLike | None = None,
+    threaded: bool = True,
+    queue_size: int = 8,
+    progress_callback: ProgressCallback | None = None,
+    stop_event: threading.Event | None = None,
+) -> VideoSummary:
+    """Segment every frame of a video and write the overlay video (and optional masks).
+
+    Args:
+        input_path: a video file OpenCV decodes, or a camera index.
+        output_path: ``.webm`` (VP8 default, VP9 via ``codec``) or ``.avi`` (MJPG); ``None``
+            writes no video (masks/JSON only).
+        predictor: a ``medseg.engine`` Predictor, a medseg RGB model, or a
+            :class:`~medseg.video.Segmenter`.
+        size: ``(H, W)`` frames are resized to for inference; ``None`` = the frame's own size.
+            Masks and overlays are always at the video's size (labels upsampled nearest).
+        batch_size: frames per inference call (full batches except the last, so results
+            do not depend on timing).
+        smooth: EMA weight of the past probabilities in ``[0, 1)``; 0 = off.
+        stride: keep every ``stride``-th frame; the output runs at ``fps / stride``.
+        max_frames: stop after this many output frames.
+        alpha: overlay opacity (1 = pure palette colours).
+        side_by_side: write ``original | overlay`` (twice as wide).
+        legend: draw the classes present, largest first, top-right.
+        hud: draw a live FPS / latency counter top-left.
+        codec: ``"vp8"``, ``"vp9"`` or ``"mjpg"``; default from the extension.
+        masks_dir: write each frame's label map as ``frame_000000.png`` (uint8 train IDs).
+        json_path: write JSON Lines, one object per frame with its class pixel shares.
+        threaded: overlap decoding, inference and encoding (``False``: one after another).
+        queue_size: frames buffered between stages (memory bound).
+        progress_callback: ``f(frames_done, frames_total_or_-1, fps)`` after each batch.
+        stop_event: set it (from another thread) to stop early; the partial output is kept.
+
+    Returns:
+        :class:`VideoSummary`: frames, mean FPS, latency percentiles, flicker (also without
+        smoothing when it is on), sizes and paths.
+
+    Raises:
+        FileNotFoundError: the input does not exist.
+        ValueError: unreadable or empty video, bad options, or an unsupported output type.
+        VideoInterrupted: on Ctrl-C (a ``KeyboardInterrupt`` carrying the partial summary);
+            the output written so far is a valid video.
+    """
+    if batch_size < 1 or stride < 1 or queue_size < 1:
+        raise ValueError("batch_size, stride and queue_size must be >= 1")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha (overlay opacity) must be in [0, 1], got {alpha}")
+    if output_path is not None:
+        codec = resolve_codec(output_path, codec)  # fail before any decoding
+        if (
+            not isinstance(input_path, int)
+            and Path(output_path).resolve() == Path(str(input_path)).resolve()
+        ):
+            raise ValueError("the output path is the input video; choose another file")
+    seg = as_segmenter(predictor)
+    cap, info, first = open_capture(input_path)
+    sink = stages = None
+    try:
+        size_hw = _parse_size(size, info)
+        out_fps = info.fps / stride
+        if output_path is not None:
+            width = info.width * (2 if side_by_side else 1)
+            sink = VideoSink(output_path, (width, info.height), out_fps, codec)
+        if masks_dir is not None:
+            Path(masks_dir).mkdir(parents=True, exist_ok=True)
+        if json_path is not None:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        stages = _Stages(
+            seg,
+            smooth=smooth,
+            alpha=alpha,
+            side=side_by_side,
+            legend=legend,
+            hud=hud,
+            masks_dir=masks_dir,
+            json_path=json_path,
+            sink=sink,
+            fps=info.fps,
+        )
+        total = -1
+        if info.frame_count > 0:
+            total = -(-info.frame_count // stride)
+            total = min(total, max_frames) if max_frames else total
+        frames = _read(cap, first, info, size_hw, stride, max_frames)
+        run = _run_threaded if threaded else _run_sequential
+        t0 = time.perf_counter()
+        interrupted = False
+        try:
+            interrupted = run(
+                frames, stages, batch_size, queue_size, total, progress_callback, stop_event, t0
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+            raise_interrupt = True
+        else:
+            raise_interrupt = False
+        elapsed = time.perf_counter() - t0
+    finally:
+        if stages is not None:
+            stages.close()
+        elif sink is not None:
+            sink.close()
+        cap.release()
+    summary = VideoSummary.build(
+        info=info,
+        output=output_path,
+        codec=codec if output_path else None,
+        out_size=sink.out_size if sink else None,
+        size_hw=size_hw,
+        stride=stride,
+        out_fps=out_fps,
+        elapsed=elapsed,
+        latencies=stages.stats.latencies,
+        flicker=stages.flicker.value,
+        flicker_raw=stages.flicker_raw.value if stages.flicker_raw else None,
+        smooth=smooth,
+        backend=seg.name,
+        interrupted=interrupted,
+        masks_dir=masks_dir,
+        json_path=json_path,
+    )
+    if raise_interrupt:
+        raise VideoInterrupted(summary)
+    return summary
+
+
+def _batches(frames: Iterator[_Frame], n: int) -> Iterator[list[_Frame]]:
+    batch: list[_Frame] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _report(cb, stages: _Stages, done: int, total: int, t0: float) -> None:
+    if cb is not None:
+        dt = time.perf_counter() - t0
+        cb(done, total, done / dt if dt > 0 else 0.0)
+
+
+def _run_sequential(frames, stages, batch_size, _qs, total, cb, stop_event, t0) -> bool:
+    done = 0
+    for batch in _batches(frames, batch_size):
+        stages.infer(batch)
+        for f in batch:
+            stages.write(f)
+        done += len(batch)
+        _report(cb, stages, done, total, t0)
+        if stop_event is not None and stop_event.is_set():
+            return True
+    return False
+
+
+def _run_threaded(frames, stages, batch_size, queue_size, total, cb, stop_event, t0) -> bool:
+    in_q: queue.Queue = queue.Queue(maxsize=queue_size)
+    out_q: queue.Queue = queue.Queue(maxsize=queue_size)
+    stop_reading = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for f in frames:
+                if not _put(in_q, f, lambda: not stop_reading.is_set()):
+                    return
+        except BaseException as e:  # surfaced in the calling thread
+            errors.append(e)
+        _put(in_q, _END, lambda: not stop_reading.is_set())
+
+    def writer() -> None:
+        try:
+            while True:
+                f = out_q.get()
+                if f is _END:
+                    return
+                stages.write(f)
+        except BaseException as e:
+            errors.append(e)
+            stop_reading.set()
+
+    rt = threading.Thread(target=reader, name="medseg-video-reader", daemon=True)
+    wt = threading.Thread(target=writer, name="medseg-video-writer", daemon=True)
+    rt.start()
+    wt.start()
+    interrupted = False
+    done = 0
+    try:
+        batch: list[_Frame] = []
+        end = False
+        while not end:
+            try:
+                f = in_q.get(timeout=0.1)
+            except queue.Empty:
+                if errors:
+                    break
+                continue
+            if f is _END:
+                end = True
+            else:
+                batch.append(f)
+            if batch and (len(batch) == batch_size or end):
+                stages.infer(batch)
+                for g in batch:
+                    if not _put(out_q, g, wt.is_alive):
+                        break
+                done += len(batch)
+                batch = []
+                _report(cb, stages, done, total, t0)
+                if stop_event is not None and stop_event.is_set():
+                    interrupted = True
+                    break
+            if errors:
+                break
+    finally:
+        # Stop decoding, let the writer finish what is queued, close the file (in the caller).
+        stop_reading.set()
+        _put(out_q, _END, wt.is_alive)
+        wt.join()
+        rt.join(timeout=5)
+    if errors:
+        raise errors[0]
+    return interrupted
