@@ -1,0 +1,480 @@
+"""DICOM reading with pydicom: series grouping, slice sorting, modality LUT, geometry.
+
+* Files are grouped by ``SeriesInstanceUID``; slices are sorted by their position along the
+  slice normal (``ImagePositionPatient · (row × column direction)``), never by file name or
+  ``InstanceNumber``.
+* Pixel values go through pydicom's ``apply_modality_lut`` (RescaleSlope/Intercept or a
+  Modality LUT; per frame for enhanced multi-frame files), so CT comes out in Hounsfield units.
+* The array layout and RAS affine follow MONAI's ``PydicomReader`` (``swap_ij=True``): axes
+  ``(x = column, y = row, z = slice)``; see :mod:`medseg.io.volume`.
+
+Every problem with the input raises :class:`~medseg.io.errors.MedsegIOError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MedsegIOError
+from .volume import Volume, orientation_code, spacing_from_affine
+
+PathLike = str | os.PathLike
+
+# Non-image objects that can sit in a series folder next to the images (our own SEG output,
+# structure sets, reports, presentation states): skipped when scanning a folder.
+_NON_IMAGE_MODALITIES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"}
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- reading
+def read_dataset(path: PathLike, *, stop_before_pixels: bool = False):
+    """``pydicom.dcmread`` with every failure turned into a :class:`MedsegIOError`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MedsegIOError(path, "no such file")
+    if os.path.getsize(path) == 0:
+        raise MedsegIOError(path, "empty file (0 bytes)")
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        pass
+    except Exception as e:  # pydicom raises many types on damaged files
+        raise MedsegIOError(path, f"damaged or truncated DICOM file ({type(e).__name__})") from None
+    # Some real files (ACR-NEMA style) lack the 128-byte preamble and 'DICM' marker; accept
+    # them only when a forced read finds the attributes every image object has.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+            ok = "SOPClassUID" in ds and ("Rows" in ds or "Modality" in ds)
+    except Exception:
+        ok = False
+    if not ok:
+        raise MedsegIOError(path, "not a DICOM file (no DICOM header found)")
+    return ds
+
+
+def _is_image_header(ds) -> bool:
+    return "Rows" in ds and "Columns" in ds and ds.get("Modality", "") not in _NON_IMAGE_MODALITIES
+
+
+def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
+    """(path, header) of every DICOM image file under ``directory`` (recursive)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise MedsegIOError(directory, "not a folder")
+    found = []
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        try:
+            ds = read_dataset(p, stop_before_pixels=True)
+        except MedsegIOError:
+            continue  # READMEs, thumbnails, damaged files: a folder may hold anything
+        if _is_image_header(ds):
+            found.append((str(p), ds))
+    if not found:
+        raise MedsegIOError(directory, "no DICOM image files found in this folder")
+    return found
+
+
+def _group(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+    groups: dict[str, list[tuple[str, object]]] = {}
+    for path, ds in found:
+        groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
+    return groups
+
+
+def _n_frames(ds) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _describe(uid: str, items: list[tuple[str, object]]) -> dict:
+    ds = items[0][1]
+    return {
+        "uid": uid,
+        "description": str(ds.get("SeriesDescription", "")),
+        "modality": str(ds.get("Modality", "")),
+        "n_files": len(items),
+        "n_frames": sum(_n_frames(d) for _, d in items),
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+    }
+
+
+def list_series(directory: PathLike) -> list[dict]:
+    """The image series in a folder (searched recursively), largest first.
+
+    Returns:
+        One dict per series: ``uid`` (SeriesInstanceUID, to pass as ``series_uid``),
+        ``description``, ``modality``, ``n_files``, ``n_frames``, ``rows``, ``columns``.
+        No patient, study, date or institution fields.
+    """
+    groups = _group(_scan_folder(directory))
+    out = [_describe(uid, items) for uid, items in groups.items()]
+    return sorted(out, key=lambda d: (-d["n_frames"], d["uid"]))
+
+
+def _choose(groups: dict, series_uid: str | None, where: PathLike):
+    if series_uid == "largest":
+        return max(groups.values(), key=lambda items: sum(_n_frames(d) for _, d in items))
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise MedsegIOError(
+                where, f"series {series_uid!r} not found; present: {_listing(groups)}"
+            )
+        return groups[series_uid]
+    if len(groups) > 1:
+        raise MedsegIOError(
+            where,
+            f"{len(groups)} series found; choose one with series_uid=<uid> (or "
+            f'series_uid="largest"): {_listing(groups)}',
+        )
+    return next(iter(groups.values()))
+
+
+def _listing(groups: dict) -> str:
+    parts = []
+    for uid, items in groups.items():
+        d = _describe(uid, items)
+        parts.append(f"{uid} ({d['modality']}, {d['n_files']} files, {d['description']!r})")
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- pixels
+def _pixels(ds, path: str) -> np.ndarray:
+    """Decoded stored values, ``(frames, rows, cols)``; clear errors for what cannot decode."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        kind = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
+        kind = getattr(kind, "name", "") or str(ds.get("Modality", "non-image"))
+        raise MedsegIOError(path, f"no pixel data (a {kind} object): pass an image file")
+    _check_grayscale(ds, path)
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    try:
+        arr = ds.pixel_array
+    except (NotImplementedError, RuntimeError) as e:
+        name = getattr(ts, "name", str(ts))
+        raise MedsegIOError(
+            path,
+            f"cannot decode transfer syntax {name!r} with the installed pixel handlers "
+            f"(pylibjpeg, pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls): {str(e).splitlines()[0]}",
+        ) from None
+    except Exception as e:
+        raise MedsegIOError(
+            path, f"pixel data cannot be read (damaged or truncated file?): {type(e).__name__}"
+        ) from None
+    return arr.reshape((_n_frames(ds), int(ds.Rows), int(ds.Columns)))
+
+
+def _check_grayscale(ds, path: str) -> None:
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise MedsegIOError(
+            path,
+            f"colour DICOM ({ds.get('PhotometricInterpretation', '?')}, "
+            f"{ds.SamplesPerPixel} samples per pixel): only grayscale volumes are supported",
+        )
+
+
+def _modality_lut(frame: np.ndarray, ds, item=None) -> np.ndarray:
+    """pydicom's ``apply_modality_lut``; ``item`` carries per-frame rescale (enhanced files)."""
+    from pydicom import Dataset
+    from pydicom.pixels import apply_modality_lut
+
+    if item is not None:
+        src = Dataset()
+        src.RescaleSlope, src.RescaleIntercept = item.RescaleSlope, item.RescaleIntercept
+        return apply_modality_lut(frame, src).astype(np.float32)
+    return np.asarray(apply_modality_lut(frame, ds), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- geometry
+def _float_list(value, n: int, what: str, path: str) -> np.ndarray:
+    try:
+        out = np.asarray([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MedsegIOError(path, f"{what} is not numeric: {value!r}") from None
+    if out.shape != (n,) or not np.isfinite(out).all():
+        raise MedsegIOError(path, f"{what} must hold {n} finite numbers, got {value!r}")
+    return out
+
+
+def _affine(row, col, pixel_spacing, slice_vec, origin) -> np.ndarray:
+    """Voxel (col index, row index, slice index) → RAS; matches MONAI's swap_ij layout."""
+    lps = np.eye(4)
+    lps[:3, 0] = row * pixel_spacing[1]  # moving one column goes along the row direction
+    lps[:3, 1] = col * pixel_spacing[0]
+    lps[:3, 2] = slice_vec
+    lps[:3, 3] = origin
+    return _LPS_TO_RAS @ lps
+
+
+def _slice_step(ds) -> float:
+    for key in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            v = float(ds.get(key) or 0)
+        except (TypeError, ValueError):
+            v = 0.0
+        if v > 0:
+            return v
+    return 1.0
+
+
+def _sort_and_check(positions: np.ndarray, normal: np.ndarray, names: list[str], where: str):
+    """Order along the normal, reject duplicates; returns (order, gaps)."""
+    proj = positions @ normal
+    order = np.argsort(proj, kind="stable")
+    gaps = np.diff(proj[order])
+    dup = np.flatnonzero(gaps < 1e-3)
+    if dup.size:
+        a, b = names[order[dup[0]]], names[order[dup[0] + 1]]
+        raise MedsegIOError(
+            where,
+            f"{dup.size + 1} slices share a position (e.g. {a} and {b}): the series holds "
+            "several volumes (echoes, phases or time points); split it before loading",
+        )
+    return order, gaps
+
+
+def _meta(ds, array, affine, n_slices, gaps, extra) -> dict:
+    uneven = False
+    if gaps.size > 1:
+        mean = float(gaps.mean())
+        uneven = bool(np.abs(gaps - mean).max() > max(1e-2, 1e-2 * mean))
+    meta = {
+        "source": "dicom",
+        "modality": str(ds.get("Modality", "")),
+        "series_description": str(ds.get("SeriesDescription", "")),
+        "units": "HU" if ds.get("Modality") == "CT" else "stored value (modality LUT applied)",
+        "shape": list(array.shape),
+        "spacing": list(spacing_from_affine(affine)),
+        "orientation": orientation_code(affine),
+        "n_slices": int(n_slices),
+        "uneven_spacing": uneven,
+        "slice_gap_min_mm": float(gaps.min()) if gaps.size else None,
+        "slice_gap_max_mm": float(gaps.max()) if gaps.size else None,
+    }
+    meta.update(extra)
+    return meta
+
+
+def _geometry(ds, path: str, require: bool):
+    """(row dir, col dir, pixel spacing, position) of a single-frame header, or None."""
+    keys = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing")
+    missing = [k for k in keys if k not in ds]
+    if missing:
+        if require:
+            raise MedsegIOError(
+                path,
+                f"missing {', '.join(missing)}: the slice has no position in space; pass "
+                "require_geometry=False to load it on a plain voxel grid",
+            )
+        return None
+    iop = _float_list(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path)
+    return (
+        iop[:3],
+        iop[3:],
+        _float_list(ds.PixelSpacing, 2, "PixelSpacing", path),
+        _float_list(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
+    )
+
+
+def _single_frame_series(items, where: str, require_geometry: bool) -> Volume:
+    paths = [p for p, _ in items]
+    names = [os.path.basename(p) for p in paths]
+    headers = [h for _, h in items]
+    shapes = {(int(h.Rows), int(h.Columns)) for h in headers}
+    if len(shapes) > 1:
+        raise MedsegIOError(where, f"slices have different sizes {sorted(shapes)}")
+    for p, h in items:
+        _check_grayscale(h, p)
+    geo = [_geometry(h, p, require_geometry) for p, h in items]
+    if any(g is None for g in geo):
+        order = np.array(
+            sorted(
+                range(len(items)),
+                key=lambda i: (int(headers[i].get("InstanceNumber") or 0), names[i]),
+            )
+        )
+        row, col, ps, origin = np.eye(3)[0], np.eye(3)[1], np.ones(2), np.zeros(3)
+        gaps = np.ones(len(items) - 1) * _slice_step(headers[0])
+        slice_vec = np.cross(row, col) * _slice_step(headers[0])
+        geometry = "missing (voxel grid)"
+    else:
+        iops = np.array([np.r_[g[0], g[1]] for g in geo])
+        if np.abs(iops - iops[0]).max() > 1e-3:
+            raise MedsegIOError(
+                where,
+                "slices have different orientations (a localizer or radial series?): "
+                "not one volume; choose files of one orientation",
+            )
+        row, col = geo[0][0], geo[0][1]
+        normal = np.cross(row, col)
+        positions = np.array([g[3] for g in geo])
+        order, gaps = _sort_and_check(positions, normal, names, where)
+        ps = geo[order[0]][2]
+        origin = positions[order[0]]
+        if len(items) > 1:  # as MONAI: mean step from first to last slice (keeps gantry tilt)
+            slice_vec = (positions[order[-1]] - origin) / (len(items) - 1)
+        else:
+            slice_vec = normal * _slice_step(headers[0])
+        geometry = "patient"
+    frames = []
+    for i in order:
+        ds = read_dataset(paths[i])
+        frames.append(_modality_lut(_pixels(ds, paths[i])[0], ds).T)
+    array = np.ascontiguousarray(np.stack(frames, axis=-1), dtype=np.float32)
+    affine = _affine(row, col, ps, slice_vec, origin)
+    ds0 = headers[order[0]]
+    meta = _meta(ds0, array, affine, len(items), gaps, {"geometry": geometry, "multiframe": False})
+    return Volume(array, affine, spacing_from_affine(affine), meta, [paths[i] for i in order])
+
+
+def _fg(ds, i: int, seq: str):
+    """Functional-group item ``seq`` for frame ``i``: per-frame first, then shared."""
+    for groups, idx in (
+        ("PerFrameFunctionalGroupsSequence", i),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
+        g = ds.get(groups)
+        if g is not None and len(g) > idx and seq in g[idx] and len(g[idx][seq].value):
+            return g[idx][seq][0]
+    return None
+
+
+def _multi_frame(path: str, require_geometry: bool) -> Volume:
+    ds = read_dataset(path)
+    _check_grayscale(ds, path)
+    raw = _pixels(ds, path)
+    n = raw.shape[0]
+    names = [f"frame {i + 1}" for i in range(n)]
+    ori = [_fg(ds, i, "PlaneOrientationSequence") for i in range(n)]
+    pos = [_fg(ds, i, "PlanePositionSequence") for i in range(n)]
+    pix = [_fg(ds, i, "PixelMeasuresSequence") for i in range(n)]
+    have = all(o is not None and p is not None and m is not None for o, p, m in zip(ori, pos, pix))
+    if have:
+        iops = np.array(
+            [
+                _float_list(o.ImageOrientationPatient, 6, "ImageOrientationPatient", path)
+                for o in ori
+            ]
+        )
+        if np.abs(iops - iops[0]).max() > 1e-3:
+            raise MedsegIOError(path, "frames have different orientations: not one volume")
+        row, col = iops[0, :3], iops[0, 3:]
+        positions = np.array(
+            [_float_list(p.ImagePositionPatient, 3, "ImagePositionPatient", path) for p in pos]
+        )
+        order, gaps = _sort_and_check(positions, np.cross(row, col), names, path)
+        ps = _float_list(pix[order[0]].PixelSpacing, 2, "PixelSpacing", path)
+        origin = positions[order[0]]
+        if n > 1:
+            slice_vec = (positions[order[-1]] - origin) / (n - 1)
+        else:
+            slice_vec = np.cross(row, col) * float(getattr(pix[0], "SliceThickness", 0) or 1.0)
+        geometry = "patient"
+    elif require_geometry:
+        raise MedsegIOError(
+            path,
+            "missing ImagePositionPatient/ImageOrientationPatient for its frames: no position "
+            "in space; pass require_geometry=False to load it on a plain voxel grid",
+        )
+    else:
+        order = np.arange(n)
+        row, col, ps, origin = np.eye(3)[0], np.eye(3)[1], np.ones(2), np.zeros(3)
+        slice_vec = np.cross(row, col) * _slice_step(ds)
+        gaps = np.full(n - 1, _slice_step(ds))
+        geometry = "missing (voxel grid)"
+    frames = []
+    for i in order:
+        item = _fg(ds, int(i), "PixelValueTransformationSequence")
+        use = item if item is not None and "RescaleSlope" in item else None
+        frames.append(_modality_lut(raw[i], ds, use).T)
+    array = np.ascontiguousarray(np.stack(frames, axis=-1), dtype=np.float32)
+    affine = _affine(row, col, ps, slice_vec, origin)
+    extra = {"geometry": geometry, "multiframe": True, "frame_order": [int(i) for i in order]}
+    meta = _meta(ds, array, affine, n, gaps, extra)
+    return Volume(array, affine, spacing_from_affine(affine), meta, [path])
+
+
+# ----------------------------------------------------------------------------- public
+def load_dicom(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    series_uid: str | None = None,
+    require_geometry: bool = True,
+    min_slices: int = 1,
+) -> Volume:
+    """Read a DICOM file, folder or list of files as one :class:`Volume`.
+
+    Args:
+        path_or_paths: one file (single- or multi-frame), a folder (searched recursively;
+            non-DICOM files are skipped) or a list of files.
+        series_uid: which series when several are present: a SeriesInstanceUID, or
+            ``"largest"``. With several series and no choice a :class:`MedsegIOError`
+            lists them (see also :func:`list_series`).
+        require_geometry: raise when ImagePositionPatient / ImageOrientationPatient /
+            PixelSpacing are missing (default). ``False`` loads such data on a plain voxel
+            grid (identity orientation), flagged in ``meta["geometry"]``.
+        min_slices: raise unless the volume has at least this many slices (use 2 where a
+            true 3-D volume is needed).
+
+    Returns:
+        :class:`Volume` with ``array`` ``(columns, rows, slices)`` float32 after the modality
+        LUT (Hounsfield units for CT), slices ascending along the slice normal, and the RAS
+        affine. ``meta["uneven_spacing"]`` is True (and a warning issued) when the slice
+        gaps differ by more than 1 % (or 0.01 mm): the uniform affine is then approximate.
+    """
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        where = os.fspath(path_or_paths)
+        if os.path.isdir(where):
+            items = _choose(_group(_scan_folder(where)), series_uid, where)
+        else:
+            ds = read_dataset(where, stop_before_pixels=True)
+            if not _is_image_header(ds):
+                _pixels(read_dataset(where), where)  # raises "no pixel data ..."
+                raise MedsegIOError(where, f"not an image object (modality {ds.get('Modality')})")
+            items = [(where, ds)]
+    else:
+        paths = [os.fspath(p) for p in path_or_paths]
+        if not paths:
+            raise MedsegIOError(None, "empty list of DICOM files")
+        where = os.path.dirname(paths[0]) or paths[0]
+        found = []
+        for p in paths:
+            ds = read_dataset(p, stop_before_pixels=True)
+            if not _is_image_header(ds):
+                raise MedsegIOError(p, f"no pixel data (modality {ds.get('Modality', '?')})")
+            found.append((p, ds))
+        items = _choose(_group(found), series_uid, where)
+    multi = [p for p, h in items if _n_frames(h) > 1]
+    if multi and len(items) > 1:
+        raise MedsegIOError(
+            multi[0], "a multi-frame file mixed with other files of its series: pass it alone"
+        )
+    vol = (
+        _multi_frame(items[0][0], require_geometry)
+        if multi
+        else _single_frame_series(items, where, require_geometry)
+    )
+    n = vol.array.shape[-1]
+    if n < min_slices:
+        raise MedsegIOError(
+            where, f"{n} slice(s) where a volume of at least {min_slices} slices is needed"
+        )
+    if vol.meta["uneven_spacing"]:
+        warnings.warn(
+            f"{os.path.basename(where)}: uneven slice spacing (gaps "
+            f"{vol.meta['slice_gap_min_mm']:.3g}-{vol.meta['slice_gap_max_mm']:.3g} mm); the "
+            "uniform affine is approximate (resample or check for missing slices)",
+            stacklevel=2,
+        )
+    return vol

@@ -1,0 +1,192 @@
+"""MONAI ``ImageReader`` subclasses backed by medseg's DICOM / NIfTI readers.
+
+With these, ``monai.transforms.LoadImage`` / ``LoadImaged`` read scans through
+:func:`medseg.io.load_volume`, so a MONAI pipeline gets medseg's series grouping, slice
+sorting by position, modality LUT (CT in Hounsfield units) and PHI-free metadata::
+
+    from monai.transforms import LoadImaged
+    load = LoadImaged("image", reader="medseg.io.monai_readers.MedsegReader")
+    # or: reader=MedsegReader(series_uid="largest")
+
+The array layout and affine are MONAI's (``(X, Y, Z)``, voxel index → RAS+ mm; see
+:mod:`medseg.io.volume`), so every MONAI spatial transform, ``Invertd`` and ``SaveImage`` work
+on the result as they do on MONAI's own readers' output.
+
+MONAI finds a reader given as a string either by dotted path (always works, as above) or by
+a short name in ``monai.transforms.io.array.SUPPORTED_READERS``; :func:`register_readers`
+adds ``"medsegreader"``, ``"medsegdicomreader"`` and ``"medsegniftireader"`` there. It is opt-in
+(not done on import) because MONAI also builds its default reader list from that table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monai.data import ImageReader
+
+__all__ = ["MedsegDicomReader", "MedsegNiftiReader", "MedsegReader", "register_readers"]
+
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
+def _is_nifti(name: str) -> bool:
+    return name.lower().endswith(_NIFTI_SUFFIXES)
+
+
+def _is_dicom_file(name: str) -> bool:
+    if name.lower().endswith(_DICOM_SUFFIXES):
+        return True
+    # DICOM files often have no suffix at all (e.g. files listed by a DICOMDIR): sniff the
+    # "DICM" magic after the 128-byte preamble.
+    p = Path(name)
+    if p.suffix or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _collatable(value: Any) -> bool:
+    # MONAI's list_data_collate chokes on None and on nested containers of mixed types.
+    if value is None:
+        return False
+    if isinstance(value, (str, bool, int, float, np.ndarray)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        )
+    return False
+
+
+class MedsegReader(ImageReader):
+    """Read NIfTI files, DICOM files and DICOM series folders with :func:`medseg.io.load_volume`.
+
+    Args:
+        series_uid: which series to read from a folder holding several: a SeriesInstanceUID,
+            or ``"largest"``; ``None`` (default) raises a
+            :class:`~medseg.io.MedsegIOError` that lists the series when there are several.
+        dtype: dtype of the returned array (float32 by default; ``LoadImage`` may cast again).
+        **kwargs: accepted for compatibility with ``LoadImage(reader=..., **kwargs)``; ignored.
+
+    A list of paths is read as several images stacked on a new first (channel) axis, as
+    MONAI's own readers do; they must share their spatial shape.
+    """
+
+    def __init__(self, series_uid: str | None = None, dtype: Any = np.float32, **kwargs: Any):
+        super().__init__()
+        self.series_uid = series_uid
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ ImageReader API
+    def verify_suffix(self, filename: Sequence[os.PathLike | str] | os.PathLike | str) -> bool:
+        """True when every name is a NIfTI file, a DICOM file or a folder (a DICOM series)."""
+        names = [filename] if isinstance(filename, (str, os.PathLike)) else list(filename)
+        return bool(names) and all(self._accepts(os.fspath(n)) for n in names)
+
+    def _accepts(self, name: str) -> bool:
+        return os.path.isdir(name) or _is_nifti(name) or _is_dicom_file(name)
+
+    def read(self, data: Sequence[os.PathLike | str] | os.PathLike | str, **kwargs: Any):
+        """Load each path as a :class:`~medseg.io.Volume` (one, or a list for several paths)."""
+        from medseg.io import load_volume
+
+        names = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        vols = []
+        for n in names:
+            name = os.fspath(n)
+            if not self._accepts(name):
+                from medseg.io import MedsegIOError
+
+                raise MedsegIOError(name, f"{type(self).__name__} reads {self._what()}")
+            vols.append(load_volume(name, series_uid=self.series_uid))
+        return vols[0] if len(vols) == 1 else vols
+
+    def get_data(self, img) -> tuple[np.ndarray, dict]:
+        """Array ``(X, Y, Z)`` (or ``(N, X, Y, Z)`` for several images) and MONAI metadata.
+
+        The metadata holds MONAI's keys (``affine``, ``original_affine``, ``spatial_shape``,
+        ``space`` = ``"RAS"``, ``original_channel_dim``) plus the volume's PHI-free
+        ``meta`` entries that a DataLoader can collate.
+        """
+        vols = img if isinstance(img, (list, tuple)) else [img]
+        arrays = [np.asarray(v.array, dtype=self.dtype) for v in vols]
+        first = vols[0]
+        meta: dict[str, Any] = {k: v for k, v in first.meta.items() if _collatable(v)}
+        affine = np.asarray(first.affine, dtype=np.float64)
+        meta.update(
+            {
+                "affine": affine.copy(),
+                "original_affine": affine.copy(),
+                "spatial_shape": np.asarray(arrays[0].shape),
+                "space": "RAS",
+                "original_channel_dim": math.nan,
+            }
+        )
+        if len(arrays) == 1:
+            return arrays[0], meta
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"cannot stack images of different shapes {sorted(shapes)} as channels; "
+                "load them one by one"
+            )
+        meta["original_channel_dim"] = 0
+        return np.stack(arrays, axis=0), meta
+
+    def _what(self) -> str:
+        return "NIfTI files (.nii, .nii.gz), DICOM files and DICOM series folders"
+
+
+class MedsegDicomReader(MedsegReader):
+    """:class:`MedsegReader` restricted to DICOM (files, with or without suffix, and folders)."""
+
+    def _accepts(self, name: str) -> bool:
+        return os.path.isdir(name) or _is_dicom_file(name)
+
+    def _what(self) -> str:
+        return "DICOM files and DICOM series folders"
+
+
+class MedsegNiftiReader(MedsegReader):
+    """:class:`MedsegReader` restricted to NIfTI files (``.nii``, ``.nii.gz``)."""
+
+    def _accepts(self, name: str) -> bool:
+        return _is_nifti(name)
+
+    def _what(self) -> str:
+        return "NIfTI files (.nii, .nii.gz)"
+
+
+_NAMES = {
+    "medsegreader": MedsegReader,
+    "medsegdicomreader": MedsegDicomReader,
+    "medsegniftireader": MedsegNiftiReader,
+}
+
+
+def register_readers() -> list[str]:
+    """Make the readers known to MONAI by short name (``LoadImage(reader="MedsegReader")``).
+
+    They are inserted at the *front* of MONAI's ``SUPPORTED_READERS`` so that MONAI's automatic
+    reader choice (which tries the last-registered reader first) is unchanged: only code that
+    names a medseg reader gets one. Calling it again is harmless.
+
+    Returns:
+        The names added (lower case, as MONAI looks them up).
+    """
+    from monai.transforms.io.array import SUPPORTED_READERS
+
+    rest = [(k, v) for k, v in SUPPORTED_READERS.items() if k not in _NAMES]
+    SUPPORTED_READERS.clear()
+    SUPPORTED_READERS.update(list(_NAMES.items()) + rest)
+    return list(_NAMES)

@@ -1,0 +1,129 @@
+"""DICOM Segmentation (SEG) output with highdicom.
+
+The SEG references its source series (patient, study and frame of reference are copied from
+the source images, as the standard requires so that PACS and viewers file it with the scan)
+and holds one binary segment per label, one frame per source slice and segment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import MedsegIOError
+from .volume import Volume
+
+PathLike = str | os.PathLike
+
+
+def _codes(label: str):
+    """(category, type) codes: SNOMED CT anatomy when highdicom knows the label, else tissue."""
+    from pydicom.sr.codedict import codes
+
+    name = "".join(w.capitalize() for w in label.replace("_", " ").split())
+    try:
+        return codes.SCT.AnatomicalStructure, getattr(codes.SCT, name)
+    except AttributeError:
+        return codes.SCT.Tissue, codes.SCT.Tissue
+
+
+def write_dicom_seg(
+    mask: np.ndarray,
+    volume: Volume,
+    path: PathLike,
+    *,
+    segment_labels: Sequence[str] = ("brain",),
+    algorithm_name: str = "medseg",
+    algorithm_version: str | None = None,
+    series_description: str = "medseg segmentation",
+    series_number: int = 900,
+    omit_empty_frames: bool = False,
+) -> str:
+    """Write a label mask as a DICOM SEG aligned with the volume's source slices.
+
+    Args:
+        mask: ``volume.array.shape`` integer labels: 0 = background, ``k`` = segment ``k``
+            (``1 <= k <= len(segment_labels)``); bool is treated as label 1.
+        volume: a DICOM :class:`Volume` from :func:`~medseg.io.load_volume` (needs
+            ``source_files``; a volume that was resampled or reoriented has none).
+        path: output ``.dcm`` path.
+        segment_labels: one name per label value; known anatomy names (``"brain"``,
+            ``"liver"``, ...) get their SNOMED CT code, others a generic tissue code.
+        algorithm_name, algorithm_version: recorded as the segmentation algorithm
+            (version defaults to the medseg version).
+        series_description, series_number: of the new SEG series.
+        omit_empty_frames: drop frames without any segment pixel (smaller file).
+
+    Returns:
+        The path written. Read it back with ``highdicom.seg.segread(path)``.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    import medseg
+
+    if not volume.source_files:
+        raise MedsegIOError(
+            None, "the volume has no source DICOM files (NIfTI, resampled or reoriented?)"
+        )
+    m = np.asarray(mask)
+    if m.shape != volume.array.shape:
+        raise ValueError(f"mask shape {m.shape} differs from the volume's {volume.array.shape}")
+    if m.dtype == bool:
+        m = m.astype(np.uint8)
+    if m.size and (m.min() < 0 or m.max() > len(segment_labels)):
+        raise ValueError(
+            f"mask labels must lie in 0..{len(segment_labels)} (one name per label in "
+            f"segment_labels), got {int(m.min())}..{int(m.max())}"
+        )
+    if not np.array_equal(m, np.round(m)):
+        raise ValueError("mask must hold integer labels")
+    # Volume layout is (column, row, slice); DICOM frames are (slice, row, column).
+    frames = np.ascontiguousarray(np.transpose(m, (2, 1, 0))).astype(np.uint8)
+    from .dicom import read_dataset
+
+    sources = [read_dataset(p) for p in volume.source_files]
+    if len(sources) == 1 and int(sources[0].get("NumberOfFrames", 1) or 1) > 1:
+        order = volume.meta.get("frame_order", list(range(frames.shape[0])))
+        in_file_order = np.empty_like(frames)
+        in_file_order[np.asarray(order)] = frames  # volume slice k is file frame order[k]
+        frames = in_file_order
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=algorithm_name,
+        family=codes.DCM.ArtificialIntelligence,
+        version=algorithm_version or medseg.__version__,
+    )
+    descriptions = []
+    for i, label in enumerate(segment_labels, start=1):
+        category, kind = _codes(label)
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=i,
+                segment_label=label,
+                segmented_property_category=category,
+                segmented_property_type=kind,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+            )
+        )
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=frames if frames.shape[0] > 1 else frames[0],
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="medseg",
+        manufacturer_model_name=algorithm_name,
+        software_versions=medseg.__version__,
+        device_serial_number="none",
+        series_description=series_description,
+        omit_empty_frames=omit_empty_frames,
+    )
+    path = os.fspath(path)
+    seg.save_as(path)
+    return path
