@@ -1,0 +1,85 @@
+"""Build the four-tab Blocks app and launch it with safe serving defaults."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+log = logging.getLogger("medseg.app")
+
+TITLE = "medseg: medical and street-scene segmentation"
+SHARE_WARNING = (
+    "WARNING: --share publishes this app on a public *.gradio.live link. Anyone with the "
+    "link can upload and view data through it: never use it with patient data."
+)
+
+
+def build_app() -> Any:
+    """The Gradio ``Blocks`` with the Medical, Street, Video and TTA tabs (not launched)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from . import ui
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nResults are for research and demonstration, not for diagnosis.")
+        with gr.Tab("Medical", id="medical", elem_id="tab_medical"):
+            ui.build_medical_tab()
+        with gr.Tab("Street", id="street", elem_id="tab_street"):
+            ui.build_street_tab()
+        with gr.Tab("Video", id="video", elem_id="tab_video"):
+            ui.build_video_tab()
+        with gr.Tab("TTA", id="tta", elem_id="tab_tta"):
+            ui.build_tta_tab()
+    return demo
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` → ``(user, password)``; ``None``/empty → no authentication."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth / MEDSEG_AUTH must look like user:password (both non-empty)")
+    return user, password
+
+
+def launch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch`` from the parsed ``medseg app`` options."""
+    auth = parse_auth(getattr(args, "auth", None) or os.environ.get("MEDSEG_AUTH"))
+    return {
+        "server_name": args.host,
+        "server_port": int(args.port),
+        "share": bool(args.share),
+        "auth": auth,
+        "max_file_size": args.max_file_size,
+        "show_error": True,
+        "quiet": bool(getattr(args, "quiet", False)),
+    }
+
+
+def configure_queue(demo: Any, concurrency: int = 1, queue_size: int = 16) -> Any:
+    """Bound work: ``concurrency`` requests per event at once, ``queue_size`` waiting."""
+    if concurrency < 1 or queue_size < 1:
+        raise ValueError("--concurrency and --queue-size must be >= 1")
+    return demo.queue(default_concurrency_limit=int(concurrency), max_size=int(queue_size))
+
+
+def main(args: argparse.Namespace) -> int:
+    """Build and launch the app (blocks until the server stops)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    kwargs = launch_kwargs(args)
+    if kwargs["share"]:
+        print(SHARE_WARNING, file=sys.stderr)
+    if kwargs["server_name"] not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"note: listening on {kwargs['server_name']}: other machines can reach this app"
+            + ("" if kwargs["auth"] else " and it has no --auth"),
+            file=sys.stderr,
+        )
+    demo = configure_queue(build_app(), args.concurrency, args.queue_size)
+    demo.launch(**kwargs)
+    return 0

@@ -1,0 +1,272 @@
+"""Gradio wiring: one ``build_*_tab`` function per tab, each inside an open ``gr.Blocks``.
+
+Every event has an ``api_name`` (the stable, scriptable endpoints listed in docs/app.md).
+Handlers are the plain processing functions wrapped by :func:`guard`, which turns user
+errors into ``gr.Error`` messages and any unexpected failure into a short message (the
+traceback goes to the server log only), so the app stays up.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from . import examples, medical, street, tta, video
+from .common import BACKENDS, AppError, model_choices
+
+log = logging.getLogger("medseg.app")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errs: list[type[BaseException]] = [AppError]
+    try:
+        from ..io import MedsegIOError
+
+        errs.append(MedsegIOError)
+    except ImportError:
+        pass
+    return tuple(errs)
+
+
+def _to_gr_error(e: BaseException, what: str) -> gr.Error:
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, _user_errors()):
+        return gr.Error(str(e), print_exception=False)
+    if isinstance(e, MemoryError):
+        return gr.Error(f"{what}: out of memory; try a smaller input", print_exception=False)
+    log.exception("%s failed", what)
+    return gr.Error(
+        f"{what} failed unexpectedly ({type(e).__name__}). The server is still running; "
+        "check the input and try again.",
+        print_exception=False,
+    )
+
+
+def guard(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: run a handler, re-raising every failure as a clean ``gr.Error``."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen(*args: Any, **kwargs: Any):
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as e:
+                    raise _to_gr_error(e, what) from None
+
+            return gen
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                raise _to_gr_error(e, what) from None
+
+        return wrapper
+
+    return deco
+
+
+def _png(label: str, **kw: Any) -> gr.Image:
+    # Masks and overlays must stay lossless (Gradio's default output format is WebP).
+    return gr.Image(label=label, format="png", type="numpy", interactive=False, **kw)
+
+
+# --------------------------------------------------------------------------- medical
+def build_medical_tab() -> None:
+    ex = examples.medical_examples()
+    gr.Markdown(
+        "Upload a **DICOM** file, several files of one series or a **.zip** of it, a "
+        "**NIfTI** volume, or a **PNG/JPEG** slice. Optional: a ground-truth mask (same "
+        "geometry; non-zero = foreground) to get Dice. Nothing identifying the patient is "
+        "shown; only modality, shape and spacing."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            files = gr.File(label="Scan", file_count="multiple", elem_id="med_files")
+            gt = gr.File(label="Ground-truth mask (optional)", elem_id="med_gt")
+            plane = gr.Radio(list(medical.PLANES), value="axial", label="Plane")
+            index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="med_slice")
+            preset = gr.Dropdown(
+                medical.window_choices(), value=medical.AUTO_WINDOW, label="Window"
+            )
+            with gr.Row():
+                center = gr.Number(label="Center", value=40)
+                width = gr.Number(label="Width", value=400)
+            model = gr.Dropdown(
+                model_choices("medical"),
+                value=medical.DEFAULT_MODEL,
+                label="Model",
+            )
+            scope = gr.Radio(list(medical.SCOPES), value=medical.SCOPES[0], label="Segment")
+            run = gr.Button("Segment", variant="primary", elem_id="med_run")
+        with gr.Column(scale=2):
+            info = gr.JSON(label="Scan")
+            with gr.Row():
+                shown = _png("Windowed slice", elem_id="med_windowed")
+                over = _png("Overlay", elem_id="med_overlay")
+                mask = _png("Mask", elem_id="med_mask")
+            summary = gr.JSON(label="Result")
+            with gr.Row():
+                nifti = gr.File(label="Mask (NIfTI)")
+                seg = gr.File(label="Mask (DICOM SEG)")
+    if ex:
+        gr.Examples(
+            [[[scan], gt_path] for _, scan, gt_path in ex],
+            inputs=[files, gt],
+            example_labels=[label for label, _, _ in ex],
+            label="Examples (real files from installed packages)",
+        )
+
+    @guard("Loading the scan")
+    def on_load(f, p=None):
+        if not f:
+            return None, gr.Slider(0, 1, value=0), None, gr.Radio()
+        meta, idx, img = medical.medical_load(f, p)
+        p = meta["plane"]
+        n = meta["slices"][p]
+        slider = gr.Slider(0, max(1, n - 1), value=idx, step=1, interactive=n > 1)
+        return meta, slider, img, gr.Radio(value=p)
+
+    def on_files(f):
+        return on_load(f, None)
+
+    @guard("Showing the slice")
+    def on_preview(f, p, i, pr, c, w):
+        if not f:
+            return None, c, w
+        img, c2, w2 = medical.medical_preview(f, p, i, pr, c, w)
+        return img, round(c2, 2), round(w2, 2)
+
+    @guard("Segmentation")
+    def on_segment(f, g, p, i, pr, c, w, m, s):
+        r = medical.medical_segment(f, g, p, i, pr, c, w, m, s)
+        return r["windowed"], r["overlay"], r["mask_rgb"], r["summary"], r["nifti"], r["dicom_seg"]
+
+    load_out = [info, index, shown, plane]
+    files.change(on_files, [files], load_out, api_name="medical_load")
+    plane.input(on_load, [files, plane], load_out, api_name=False)
+    preview_in = [files, plane, index, preset, center, width]
+    index.release(on_preview, preview_in, [shown, center, width], api_name="medical_preview")
+    preset.input(on_preview, preview_in, [shown, center, width], api_name=False)
+    run.click(
+        on_segment,
+        [files, gt, plane, index, preset, center, width, model, scope],
+        [shown, over, mask, summary, nifti, seg],
+        api_name="medical_segment",
+    )
+
+
+# --------------------------------------------------------------------------- street
+def build_street_tab() -> None:
+    gr.Markdown(
+        "Upload a street photo. Models without shipped weights are marked *untrained*. "
+        "Overlay colours follow the Cityscapes palette."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Photo", type="filepath", elem_id="street_image")
+            model = gr.Dropdown(model_choices("street"), value=street.DEFAULT_MODEL, label="Model")
+            backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
+            alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
+            run = gr.Button("Segment", variant="primary", elem_id="street_run")
+        with gr.Column(scale=2):
+            over = _png("Overlay", elem_id="street_overlay")
+            with gr.Row():
+                leg = _png("Legend (classes present)")
+                shares = gr.JSON(label="Pixel share per class (%)")
+            info = gr.JSON(label="Inference")
+    ex = examples.street_examples()
+    if ex:
+        gr.Examples([[p] for p in ex], inputs=[image], label="Examples (opencv-doc photos)")
+
+    @guard("Street segmentation")
+    def on_run(img, m, b, a):
+        r = street.street_segment(img, m, b, a)
+        return r["overlay"], r["legend"], r["shares"], r["info"]
+
+    run.click(
+        on_run, [image, model, backend, alpha], [over, leg, shares, info], api_name="street_segment"
+    )
+
+
+# --------------------------------------------------------------------------- video
+def build_video_tab() -> None:
+    gr.Markdown(
+        "Upload a short street video. It runs through the driving pipeline and comes back "
+        f"as a VP8 `.webm` with the overlay (at most {video.MAX_FRAMES} frames)."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            vid = gr.Video(label="Video", sources=["upload"], elem_id="video_in")
+            model = gr.Dropdown(model_choices("street"), value=video.DEFAULT_MODEL, label="Model")
+            backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
+            max_frames = gr.Slider(1, video.MAX_FRAMES, value=120, step=1, label="Max frames")
+            run = gr.Button("Process video", variant="primary", elem_id="video_run")
+        with gr.Column(scale=2):
+            out = gr.Video(label="Segmented video", format="webm", elem_id="video_out")
+            summary = gr.JSON(label="Summary (FPS measured)")
+    ex = examples.video_example()
+    if ex:
+        gr.Examples([[ex]], inputs=[vid], label="Example (a pan across leuvenA.jpg)")
+
+    @guard("Video processing")
+    def on_run(v, m, b, n, progress=gr.Progress()):
+        def cb(frac: float, msg: str) -> None:
+            progress(frac, desc=msg)
+
+        path, info = video.video_process(v, m, b, n, progress=cb)
+        return path, info
+
+    run.click(on_run, [vid, model, backend, max_frames], [out, summary], api_name="video_process")
+
+
+# --------------------------------------------------------------------------- TTA
+def build_tta_tab() -> None:
+    gr.Markdown(
+        "The same image with and without test-time augmentation (flips × scales, "
+        "probabilities averaged). Pixels whose label changed are shown in magenta. "
+        "Give a label PNG (class index per pixel, 255 = ignore) to get mIoU / Dice of each."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Image", type="filepath", elem_id="tta_image")
+            gt = gr.File(label="Ground-truth label PNG (optional)")
+            model = gr.Dropdown(
+                model_choices("street") + model_choices("medical"),
+                value=tta.DEFAULT_MODEL,
+                label="Model",
+            )
+            backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
+            run = gr.Button("Compare", variant="primary", elem_id="tta_run")
+        with gr.Column(scale=2):
+            with gr.Row():
+                plain = _png("Without TTA", elem_id="tta_plain")
+                with_tta = _png("With TTA", elem_id="tta_tta")
+            with gr.Row():
+                unc = _png("Uncertainty")
+                changed = _png("Changed pixels")
+            summary = gr.JSON(label="Latency and scores")
+    ex = examples.street_examples()
+    if ex:
+        gr.Examples([[p] for p in ex], inputs=[image], label="Examples")
+
+    @guard("TTA comparison")
+    def on_run(img, g, m, b):
+        r = tta.tta_compare(img, g, m, b)
+        return r["plain"], r["tta"], r["uncertainty"], r["changed"], r["summary"]
+
+    run.click(
+        on_run,
+        [image, gt, model, backend],
+        [plain, with_tta, unc, changed, summary],
+        api_name="tta_compare",
+    )
