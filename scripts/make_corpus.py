@@ -55,6 +55,7 @@ NO_PIXELS = ["no pixel data", "without pixel data", "has no image", "no image da
 TRANSFER = ["transfer syntax", "compress", "decod"]
 EMPTY = ["empty", "zero", "no data", "0 bytes", "no files"]
 NOT_IMAGE = [
+    "not a readable",
     "cannot identify",
     "not an image",
     "unsupported",
@@ -249,7 +250,12 @@ def _dicom_cases(c: Corpus) -> None:
     ]:
         p = _testdata(src)
         rel = f"dicom/{name}.dcm"
-        shutil.copy(p, c.path(rel))
+        ds = pydicom.dcmread(p)
+        if "ImagePositionPatient" not in ds:  # give it geometry: only the encoding is at issue
+            ds.ImagePositionPatient = [0.0, 0.0, 0.0]
+            ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+            ds.PixelSpacing = [1.0, 1.0]
+        ds.save_as(c.path(rel))
         ok = _pydicom_decodes(p)
         c.add(
             name,
@@ -257,7 +263,7 @@ def _dicom_cases(c: Corpus) -> None:
             rel,
             "ok" if ok else "error",
             phrases=[] if ok else TRANSFER,
-            source=f"pydicom-data {src}",
+            source=f"pydicom-data {src} (+ geometry tags if it had none)",
             note=f"compressed ({pydicom.dcmread(p).file_meta.TransferSyntaxUID.name}); "
             f"pydicom {'decodes' if ok else 'cannot decode'} it here",
         )

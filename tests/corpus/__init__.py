@@ -56,3 +56,10 @@ def message_matches(case: dict, message: str) -> bool:
     """Whether ``message`` contains one of the case's expected phrases (case-insensitive)."""
     low = message.lower()
     return any(p.lower() in low for p in case["phrases"])
+
+
+def names_file(path: Path, message: str) -> bool:
+    """Whether ``message`` names the file, or for a folder the folder or one file in it."""
+    path = Path(path)
+    names = [path.name] + ([p.name for p in path.iterdir()] if path.is_dir() else [])
+    return any(n in message for n in names)

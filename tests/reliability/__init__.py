@@ -1,0 +1,1 @@
+"""Reliability, security and privacy tests (the corpus through every public surface)."""
