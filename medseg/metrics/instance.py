@@ -15,7 +15,7 @@ Instance maps use the Cityscapes ``*_instanceIds.png`` encoding: pixels of an in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,8 @@ class InstanceIoU:
             the unweighted false positives the same way.
         ignore_index: target value skipped in the false-positive count.
         label_divisor: instance id = ``label_id * label_divisor + k``.
+        label_map: maps the ``label_id`` part to train IDs (default: the Cityscapes table in
+            :mod:`medseg.labels`); ``None`` when instance ids already encode train IDs.
 
     Example:
         >>> m = InstanceIoU()
@@ -96,6 +98,7 @@ class InstanceIoU:
         avg_instance_size: Mapping[int, float] | None = None,
         ignore_index: int | None = IGNORE_INDEX,
         label_divisor: int = 1000,
+        label_map: Callable[[np.ndarray], np.ndarray] | None = label_ids_to_train_ids,
     ) -> None:
         self.num_classes = int(num_classes)
         self.instance_classes = tuple(int(c) for c in instance_classes)
@@ -109,6 +112,7 @@ class InstanceIoU:
             raise ValueError(f"avg_instance_size has no entry for instance classes {missing}")
         self.avg_instance_size = {int(k): float(v) for k, v in avg_instance_size.items()}
         self.label_divisor = int(label_divisor)
+        self.label_map = label_map
         self.cm = ConfusionMatrix(self.num_classes, ignore_index=ignore_index)
         self.reset()
 
@@ -138,7 +142,8 @@ class InstanceIoU:
             return self
         ids, inv = np.unique(inst_flat[sel], return_inverse=True)
         # class of each instance: labelId -> train ID through the shared table
-        cls = label_ids_to_train_ids(ids // self.label_divisor).astype(np.int64)
+        cls = ids // self.label_divisor
+        cls = (self.label_map(cls) if self.label_map is not None else cls).astype(np.int64)
         sizes = np.bincount(inv, minlength=len(ids)).astype(np.float64)
         hit = p.reshape(-1)[sel].astype(np.int64) == cls[inv]
         tp = np.bincount(inv, weights=hit.astype(np.float64), minlength=len(ids))

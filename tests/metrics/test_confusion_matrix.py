@@ -1,0 +1,181 @@
+"""ConfusionMatrix against brute-force pixel loops and sklearn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+from medseg.metrics import ConfusionMatrix, scores_from_confusion
+
+
+def brute_matrix(preds, targets, C, ignore=255):
+    m = np.zeros((C, C), dtype=np.int64)
+    for p_img, t_img in zip(preds, targets):
+        for p, t in zip(np.ravel(p_img).tolist(), np.ravel(t_img).tolist()):
+            if t == ignore:
+                continue
+            m[t][p] += 1
+    return m
+
+
+def brute_scores(m):
+    """Scores by explicit per-class set arithmetic on the counts (independent formulas)."""
+    C = len(m)
+    out = {"iou": [], "dice": [], "acc": []}
+    for c in range(C):
+        tp = m[c][c]
+        fn = sum(m[c][j] for j in range(C) if j != c)
+        fp = sum(m[i][c] for i in range(C) if i != c)
+        out["iou"].append(tp / (tp + fp + fn) if tp + fp + fn else math.nan)
+        out["dice"].append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan)
+        out["acc"].append(tp / (tp + fn) if tp + fn else math.nan)
+    total = sum(sum(r) for r in m)
+    out["pixel_accuracy"] = sum(m[c][c] for c in range(C)) / total
+    valid = [v for v in out["iou"] if not math.isnan(v)]
+    out["miou"] = sum(valid) / len(valid)
+    vd = [v for v in out["dice"] if not math.isnan(v)]
+    out["mean_dice"] = sum(vd) / len(vd)
+    va = [v for v in out["acc"] if not math.isnan(v)]
+    out["mean_accuracy"] = sum(va) / len(va)
+    out["fwiou"] = sum(sum(m[c]) / total * out["iou"][c] for c in range(C) if sum(m[c]) > 0)
+    return out
+
+
+def test_matches_brute_force_on_random_maps_with_holes(rng, make_labels):
+    C = 6
+    cm = ConfusionMatrix(C)
+    preds, targets = [], []
+    for _ in range(3):  # three batches of different sizes
+        n = int(rng.integers(1, 4))
+        t = make_labels(rng, (n, 7, 9), C)
+        p = rng.integers(0, C, size=(n, 7, 9))
+        cm.update(torch.from_numpy(p), torch.from_numpy(t))
+        preds.extend(p)
+        targets.extend(t)
+    m = brute_matrix(preds, targets, C)
+    np.testing.assert_array_equal(cm.confusion, m)
+    s = cm.compute()
+    b = brute_scores(m.tolist())
+    np.testing.assert_allclose(s.iou, b["iou"], equal_nan=True)
+    np.testing.assert_allclose(s.dice, b["dice"], equal_nan=True)
+    np.testing.assert_allclose(s.accuracy, b["acc"], equal_nan=True)
+    for k in ("pixel_accuracy", "miou", "mean_dice", "mean_accuracy", "fwiou"):
+        assert s[k] == pytest.approx(b[k]), k
+
+
+def test_matches_sklearn_confusion_matrix(rng, make_labels):
+    C = 5
+    t = make_labels(rng, (4, 16, 16), C)
+    p = rng.integers(0, C, size=t.shape)
+    cm = ConfusionMatrix(C).update(p, t)
+    keep = t != 255
+    ref = sk_confusion_matrix(t[keep], p[keep], labels=list(range(C)))
+    np.testing.assert_array_equal(cm.confusion, ref)
+
+
+def test_logits_numpy_and_dtypes_give_the_same_matrix(rng, make_labels):
+    C = 4
+    t = make_labels(rng, (2, 6, 5), C)
+    logits = rng.normal(size=(2, C, 6, 5)).astype(np.float32)
+    labels = logits.argmax(1)
+    ref = brute_matrix(labels, t, C)
+    for pred in (
+        logits,
+        torch.from_numpy(logits),
+        labels.astype(np.uint8),
+        torch.from_numpy(labels),
+    ):
+        for tgt in (t.astype(np.uint8), t.astype(np.int32), torch.from_numpy(t)):
+            np.testing.assert_array_equal(ConfusionMatrix(C).update(pred, tgt).confusion, ref)
+
+
+@pytest.mark.parametrize("shape", [(11,), (5, 7), (2, 3, 4, 5)])
+def test_any_batch_shape(rng, shape, make_labels):
+    C = 3
+    t = make_labels(rng, shape, C)
+    p = rng.integers(0, C, size=shape)
+    np.testing.assert_array_equal(
+        ConfusionMatrix(C).update(p, t).confusion, brute_matrix([p], [t], C)
+    )
+
+
+def test_other_ignore_values(rng, make_labels):
+    C = 3
+    t = make_labels(rng, (3, 8), C, ignore=-1)
+    p = rng.integers(0, C, size=t.shape)
+    np.testing.assert_array_equal(
+        ConfusionMatrix(C, ignore_index=-1).update(p, t).confusion, brute_matrix([p], [t], C, -1)
+    )
+    t2 = rng.integers(0, C, size=(3, 8))
+    np.testing.assert_array_equal(
+        ConfusionMatrix(C, ignore_index=None).update(p, t2).confusion,
+        brute_matrix([p], [t2], C, ignore=None),
+    )
+
+
+def test_bad_labels_raise_with_a_useful_message():
+    cm = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match="neither a class"):
+        cm.update(np.zeros((2, 2), int), np.array([[0, 7], [1, 255]]))
+    with pytest.raises(ValueError, match="pred contains label 5"):
+        cm.update(np.array([[0, 5]]), np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="does not match"):
+        cm.update(np.zeros((2, 3), int), np.zeros((3, 2), int))
+
+
+def test_dataset_level_differs_from_mean_of_per_image_scores():
+    # image A: large, class 1 mostly right; image B: tiny, class 1 fully wrong.
+    # dataset IoU(1) = 90 / (100 + 0 + 10) ... computed by hand below.
+    tA = np.ones((10, 10), int)
+    pA = np.ones((10, 10), int)
+    pA[0, :] = 0  # 10 pixels of class 1 predicted as 0
+    tB = np.array([[1, 0]])
+    pB = np.array([[0, 0]])
+    cm = ConfusionMatrix(2)
+    cm.update(pA[None], tA[None]).update(pB[None], tB[None])
+    s = cm.compute()
+    # by hand: class 1: tp = 90, fn = 10 + 1, fp = 0 -> 90 / 101
+    #          class 0: tp = 1 (image B), fp = 10 + 1, fn = 0 -> 1 / 12
+    assert s.iou[1] == pytest.approx(90 / 101)
+    assert s.iou[0] == pytest.approx(1 / 12)
+    assert s.miou == pytest.approx((90 / 101 + 1 / 12) / 2)
+    # per-image averaging (the tutorial's) gives: A: iou1 = 0.9, iou0 = 0;  B: iou1 = 0, iou0 = 0.5
+    per_image_miou = np.nanmean([np.nanmean([0.0, 0.9]), np.nanmean([0.5, 0.0])])
+    assert abs(s.miou - per_image_miou) > 0.03
+
+
+def test_absent_classes_are_nan_and_excluded_from_means():
+    t = np.array([[0, 0, 1, 255]])
+    p = np.array([[0, 2, 1, 3]])  # class 2 only predicted, class 3 predicted on an ignored pixel
+    s = ConfusionMatrix(5).update(p, t).compute()
+    assert s.iou.tolist()[:3] == [0.5, 1.0, 0.0]
+    assert math.isnan(s.iou[3]) and math.isnan(s.iou[4])  # 3: only on ignored pixel -> absent
+    assert s.miou == pytest.approx(0.5)
+    assert s.pixel_accuracy == pytest.approx(2 / 3)  # ignored pixel excluded
+    assert math.isnan(s.accuracy[2])  # recall undefined without GT
+    d = s.to_dict()
+    assert d["per_class"]["3"]["iou"] is None and d["miou"] == pytest.approx(0.5)
+
+
+def test_reset_and_empty():
+    cm = ConfusionMatrix(3).update(np.array([0, 1]), np.array([0, 1]))
+    cm.reset()
+    assert cm.confusion.sum() == 0
+    s = cm.compute()
+    assert math.isnan(s.miou) and math.isnan(s.pixel_accuracy)
+    cm.update(np.zeros((0,), int), np.zeros((0,), int))  # empty batch is a no-op
+    assert cm.confusion.sum() == 0
+
+
+def test_format_table_lists_every_class():
+    s = scores_from_confusion(np.array([[3, 1], [0, 4]]))
+    table = s.format_table(["road", "sky"])
+    assert "road" in table and "sky" in table and "mIoU" in table
+    # road: tp 3, fp 0, fn 1 -> 75.00 ; sky: tp 4, fp 1, fn 0 -> 80.00
+    assert "75.00" in table and "80.00" in table
+    with pytest.raises(ValueError):
+        s.format_table(["one"])
