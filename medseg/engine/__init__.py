@@ -1,0 +1,1 @@
+"""Training, evaluation and inference engines (import the submodules you need)."""

@@ -1,0 +1,334 @@
+"""One object per model for inference on images, batches of frames and 3-D volumes.
+
+Preprocessing is read from ``model.cfg`` only (channels, normalisation, divisor); the model or
+exported graph pads to the divisor internally, so any H×W is accepted. Probabilities are
+resized back to the original image size *before* the argmax.
+
+Example:
+    >>> p = Predictor.from_name("lraspp_mobilenet_v3", pretrained=False)
+    >>> pred = p.predict_image(np.zeros((100, 150, 3), np.uint8))
+    >>> pred.labels.shape, pred.probs.shape
+    ((100, 150), (19, 100, 150))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import ModelCfg, create_model
+from ..transforms.intensity import normalize_for_model
+from .backends import OrtRunner, Runner, TorchScriptRunner, make_runner
+
+
+@dataclass
+class Prediction:
+    """Result for one image.
+
+    Attributes:
+        labels: ``[H, W]`` class per pixel (uint8 when classes fit, else int64).
+        probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class).
+        seconds: wall time of preprocessing + model + resizing for this call (a batch call
+            reports its time shared equally among its images).
+        uncertainty: ``[H, W]`` float32 per-pixel uncertainty when TTA was used, else ``None``.
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    seconds: float
+    uncertainty: np.ndarray | None = None
+
+
+def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over classes; sigmoid for single-channel (binary) logits. ``[N, C, H, W]``."""
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+
+
+def probs_to_labels(probs: torch.Tensor) -> torch.Tensor:
+    """``[N, C, H, W]`` probabilities → ``[N, H, W]`` int64 labels (threshold 0.5 for 1 class)."""
+    return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(1)
+
+
+def _labels_dtype(num_classes: int):
+    return np.uint8 if max(num_classes, 2) <= 255 else np.int64
+
+
+class Predictor:
+    """Inference on one model through one back-end.
+
+    Args:
+        runner: a :class:`~medseg.engine.backends.Runner` (``x [N,C,H,W] -> logits``).
+        cfg: the model's :class:`ModelCfg` (preprocessing facts).
+        model: the torch model, when there is one (TTA, re-export, benchmarks use it).
+        batch_size: maximum images per forward pass in :meth:`predict_batch`.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        cfg: ModelCfg,
+        *,
+        model: nn.Module | None = None,
+        batch_size: int = 8,
+    ):
+        self.runner = runner
+        self.cfg = cfg
+        self.model = model
+        self.batch_size = int(batch_size)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_model(
+        cls, model: nn.Module, *, backend: str = "torch", device: str = "cpu", **kw: Any
+    ) -> Predictor:
+        """Wrap a built model; ``backend`` as in :func:`~medseg.engine.backends.make_runner`."""
+        if not hasattr(model, "cfg"):
+            raise ValueError("model has no .cfg; build it with medseg.models.create_model")
+        batch_size = kw.pop("batch_size", 8)
+        runner = make_runner(model, backend, device=device, **kw)
+        return cls(runner, model.cfg, model=model.eval(), batch_size=batch_size)
+
+    @classmethod
+    def from_name(
+        cls,
+        name: str,
+        *,
+        pretrained: bool = True,
+        backend: str = "torch",
+        device: str = "cpu",
+        weights: str | Path | None = None,
+        calibration: Sequence[np.ndarray] | None = None,
+        **model_kwargs: Any,
+    ) -> Predictor:
+        """Build a registered model (shipped weights by default) on ``backend``.
+
+        Args:
+            name: registry name (``medseg models`` lists them).
+            pretrained: load the weights shipped in the package; ``False`` for random weights.
+            backend: ``torch``, ``channels_last``, ``bf16``, ``torchscript``, ``onnxruntime``
+                or ``ort-int8`` (converted on the fly into a temporary folder).
+            device: torch device for the torch back-ends.
+            weights: a checkpoint path instead of the shipped weights.
+            calibration: images for ``ort-int8`` calibration (default: synthetic).
+            **model_kwargs: architecture options for :func:`create_model`.
+        """
+        model = create_model(
+            name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
+        )
+        kw = {"calibration": calibration} if backend == "ort-int8" else {}
+        return cls.from_model(model, backend=backend, device=device, **kw)
+
+    @classmethod
+    def from_checkpoint(
+        cls, name: str, path: str | Path, *, backend: str = "torch", device: str = "cpu", **kw: Any
+    ) -> Predictor:
+        """A registered architecture with a user checkpoint (``torch.load(weights_only=True)``)."""
+        return cls.from_name(
+            name, pretrained=False, weights=path, backend=backend, device=device, **kw
+        )
+
+    @classmethod
+    def from_onnx(
+        cls, path: str | Path, cfg: ModelCfg | str, *, threads: int | None = None
+    ) -> Predictor:
+        """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
+
+        Args:
+            path: ``.onnx`` file written by :func:`medseg.export.export_onnx` (without
+                in-graph preprocessing).
+            cfg: the model's :class:`ModelCfg`, or a registry name to take it from.
+        """
+        if isinstance(cfg, str):
+            from ..models import get_model_cfg
+
+            cfg = get_model_cfg(cfg)
+        return cls(OrtRunner(path, threads=threads), cfg)
+
+    @classmethod
+    def from_torchscript(
+        cls, path: str | Path, cfg: ModelCfg | str, *, device: str = "cpu"
+    ) -> Predictor:
+        """A TorchScript file written by :func:`medseg.export.export_torchscript`."""
+        if isinstance(cfg, str):
+            from ..models import get_model_cfg
+
+            cfg = get_model_cfg(cfg)
+        return cls(TorchScriptRunner(path, device=device), cfg)
+
+    # ------------------------------------------------------------------ preprocessing
+    def _channels(self, image: np.ndarray) -> np.ndarray:
+        """``[H, W]`` / ``[H, W, 1|3|4]`` → ``[H, W, C_in]`` for this model."""
+        img = np.asarray(image)
+        if img.ndim == 3 and img.shape[-1] == 4:
+            img = img[..., :3]  # drop alpha
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+            raise ValueError(
+                f"expected an image [H, W] (grayscale) or [H, W, 3] (RGB), got shape {img.shape}"
+            )
+        if img.shape[0] < 1 or img.shape[1] < 1:
+            raise ValueError(f"image is empty: shape {img.shape}")
+        cin = self.cfg.in_channels
+        if img.ndim == 2:
+            return np.repeat(img[..., None], cin, axis=-1) if cin != 1 else img[..., None]
+        if cin == 3:
+            return img
+        if cin == 1:  # RGB upload to a grayscale model: ITU-R BT.601 luma
+            lum = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            return (np.round(lum).astype(np.uint8) if img.dtype == np.uint8 else lum)[..., None]
+        raise ValueError(f"cannot feed a 3-channel image to a {cin}-channel model")
+
+    def preprocess(self, image: np.ndarray, size: Sequence[int] | None = None) -> torch.Tensor:
+        """One image → normalised ``[1, C_in, h, w]`` float32 (``(h, w) = size`` if given)."""
+        img = self._channels(image)
+        x = normalize_for_model(img, self.cfg, channel_axis=-1)
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
+        if size is not None and tuple(size) != tuple(t.shape[-2:]):
+            t = F.interpolate(
+                t, size=tuple(int(s) for s in size), mode="bilinear", align_corners=False
+            )
+        return t
+
+    # ------------------------------------------------------------------ inference
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw model output for a normalised batch ``[N, C_in, H, W]`` → ``[N, K, H, W]`` (CPU)."""
+        return self.runner(x).float().cpu()
+
+    __call__ = logits
+
+    def _finish(
+        self, logits: torch.Tensor, out_size: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if tuple(logits.shape[-2:]) != out_size:
+            logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+        probs = logits_to_probs(logits)
+        labels = probs_to_labels(probs)
+        dt = _labels_dtype(self.cfg.num_classes)
+        return labels.numpy().astype(dt), probs.numpy().astype(np.float32, copy=False)
+
+    def predict_image(
+        self,
+        image: np.ndarray,
+        *,
+        size: Sequence[int] | None = None,
+        tta: bool | dict | None = None,
+        window: Sequence[int] | None = None,
+        overlap: float = 0.25,
+    ) -> Prediction:
+        """Segment one image.
+
+        Args:
+            image: ``[H, W, 3]`` uint8 RGB, or ``[H, W]`` grayscale (uint8, or raw values such
+                as HU for a CT model).
+            size: run the model at ``(h, w)`` instead of the native size (results are
+                resized back to ``H × W``).
+            tta: ``True`` for the default multi-scale × flip TTA, or a dict of keyword
+                arguments for :func:`medseg.engine.tta.tta_predict` (``scales``, ``flips``).
+            window: run sliding-window inference with this ``(h, w)`` patch instead of one
+                pass (Gaussian blending, ``overlap``); see :mod:`medseg.engine.sliding`.
+
+        Returns:
+            :class:`Prediction` at the original size.
+        """
+        t0 = time.perf_counter()
+        h, w = np.asarray(image).shape[:2]
+        x = self.preprocess(image, size)
+        unc = None
+        if tta:
+            from .tta import tta_predict
+
+            kw = tta if isinstance(tta, dict) else {}
+            probs_t, unc_t = tta_predict(self.logits, x, **kw)
+            if tuple(probs_t.shape[-2:]) != (h, w):
+                probs_t = F.interpolate(probs_t, size=(h, w), mode="bilinear", align_corners=False)
+                unc_t = F.interpolate(
+                    unc_t[:, None], size=(h, w), mode="bilinear", align_corners=False
+                )[:, 0]
+            labels = probs_to_labels(probs_t)[0].numpy().astype(_labels_dtype(self.cfg.num_classes))
+            probs = probs_t[0].numpy().astype(np.float32, copy=False)
+            unc = unc_t[0].numpy().astype(np.float32, copy=False)
+        else:
+            if window is not None:
+                from .sliding import sliding_window_predict
+
+                logits = sliding_window_predict(self.logits, x, roi_size=window, overlap=overlap)
+            else:
+                logits = self.logits(x)
+            labels, probs = self._finish(logits, (h, w))
+            labels, probs = labels[0], probs[0]
+        return Prediction(labels, probs, time.perf_counter() - t0, unc)
+
+    def predict_batch(
+        self,
+        images: Sequence[np.ndarray] | np.ndarray,
+        *,
+        size: Sequence[int] | None = None,
+    ) -> list[Prediction]:
+        """Segment several images; same-size images share forward passes (``batch_size``).
+
+        Args:
+            images: a list of images, or an array ``[N, H, W, 3]`` / ``[N, H, W]``.
+            size: optional model input size, as in :meth:`predict_image`.
+
+        Returns:
+            One :class:`Prediction` per image, in order.
+        """
+        imgs = list(images) if not isinstance(images, np.ndarray) else list(images)
+        out: list[Prediction | None] = [None] * len(imgs)
+        groups: dict[tuple, list[int]] = {}
+        for i, im in enumerate(imgs):
+            groups.setdefault(tuple(np.asarray(im).shape[:2]), []).append(i)
+        for (h, w), idx in groups.items():
+            for s in range(0, len(idx), self.batch_size):
+                chunk = idx[s : s + self.batch_size]
+                t0 = time.perf_counter()
+                x = torch.cat([self.preprocess(imgs[i], size) for i in chunk])
+                labels, probs = self._finish(self.logits(x), (h, w))
+                dt = (time.perf_counter() - t0) / len(chunk)
+                for j, i in enumerate(chunk):
+                    out[i] = Prediction(labels[j], probs[j], dt)
+        return out  # type: ignore[return-value]
+
+    def predict_volume(
+        self,
+        volume: Any,
+        spacing: Sequence[float] | None = None,
+        *,
+        batch_size: int = 16,
+        postprocess: bool = True,
+        return_probs: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Segment a 3-D volume slice by slice (axial), see :mod:`medseg.engine.volume`.
+
+        Args:
+            volume: a ``medseg.io.Volume`` (any orientation), or an array ``[X, Y, Z]``
+                already in canonical (RAS) order.
+            spacing: voxel spacing ``(sx, sy, sz)`` mm for a bare array (default 1 mm).
+            batch_size: slices per forward pass.
+            postprocess: keep the largest connected component of each foreground class and
+                fill holes.
+            return_probs: also return the probabilities ``[C, *volume shape]``.
+
+        Returns:
+            ``mask`` with the source array's shape and layout (uint8), and the
+            probabilities when ``return_probs``.
+        """
+        from .volume import predict_volume
+
+        return predict_volume(
+            self,
+            volume,
+            spacing,
+            batch_size=batch_size,
+            postprocess=postprocess,
+            return_probs=return_probs,
+        )

@@ -1,0 +1,112 @@
+"""Slice-wise 3-D inference following the preprocessing contract shared with training.
+
+volume → closest canonical (RAS) orientation → in-plane (x, y) resampling to ``cfg.spacing``
+(z untouched) → normalisation of the whole volume (``zscore`` or ``ct_window``) → axial slices
+``arr[:, :, k]`` (``[X, Y]``, fed as ``H = X``, ``W = Y``) in batches → probabilities resampled
+back to the canonical grid → argmax → original orientation → optional post-processing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..transforms.intensity import normalize_for_model
+
+
+def _orientation(affine: np.ndarray):
+    import nibabel.orientations as nio
+
+    ornt = nio.io_orientation(affine)
+    ras = nio.axcodes2ornt(("R", "A", "S"))
+    return nio.ornt_transform(ornt, ras), nio.ornt_transform(ras, ornt)
+
+
+def canonical_array(volume: Any, spacing: Sequence[float] | None = None):
+    """``(array [X, Y, Z] in RAS order, spacing (sx, sy, sz), to_source)``.
+
+    ``to_source(mask)`` puts an array on the canonical grid back into the source layout. A
+    volume object (``.array``, ``.affine``) is reoriented with nibabel's orientation tools —
+    the same closest-canonical rule as ``nibabel.as_closest_canonical`` and
+    ``medseg.io.to_canonical``; a bare array is taken as already canonical.
+    """
+    import nibabel.orientations as nio
+
+    if hasattr(volume, "array") and hasattr(volume, "affine"):
+        arr = np.asarray(volume.array)
+        affine = np.asarray(volume.affine, dtype=np.float64)
+        if arr.ndim != 3:
+            raise ValueError(f"expected a 3-D volume, got array shape {arr.shape}")
+        fwd, back = _orientation(affine)
+        can = nio.apply_orientation(arr, fwd)
+        can_affine = affine @ nio.inv_ornt_aff(fwd, arr.shape)
+        sp = tuple(float(v) for v in np.sqrt((can_affine[:3, :3] ** 2).sum(0)))
+
+        def to_source(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(nio.apply_orientation(a, back))
+
+        return np.ascontiguousarray(can), sp, to_source
+    arr = np.asarray(volume)
+    if arr.ndim != 3:
+        raise ValueError(f"expected a volume [X, Y, Z], got array shape {arr.shape}")
+    sp = tuple(float(s) for s in (spacing if spacing is not None else (1.0, 1.0, 1.0)))
+    if len(sp) != 3 or min(sp) <= 0:
+        raise ValueError(f"spacing must be three positive numbers (mm), got {spacing}")
+    return arr, sp, lambda a: a
+
+
+def predict_volume(
+    predictor,
+    volume: Any,
+    spacing: Sequence[float] | None = None,
+    *,
+    batch_size: int = 16,
+    postprocess: bool = True,
+    return_probs: bool = False,
+):
+    """See :meth:`medseg.engine.predictor.Predictor.predict_volume`."""
+    cfg = predictor.cfg
+    if cfg.normalization not in ("zscore", "ct_window"):
+        raise ValueError(
+            f"model {cfg.name!r} uses {cfg.normalization!r} normalisation (an RGB model); "
+            "volumes need a medical model (zscore or ct_window), e.g. unet_medical"
+        )
+    arr, sp, to_source = canonical_array(volume, spacing)
+    if not np.isfinite(arr).all():
+        raise ValueError("volume contains NaN or Inf values")
+    nx, ny, nz = arr.shape
+    vol = torch.from_numpy(arr.astype(np.float32)).permute(2, 0, 1)[:, None]  # [Z, 1, X, Y]
+    if cfg.spacing is not None:
+        tx, ty = cfg.spacing
+        size = (max(1, round(nx * sp[0] / tx)), max(1, round(ny * sp[1] / ty)))
+        if size != (nx, ny):
+            vol = F.interpolate(vol, size=size, mode="bilinear", align_corners=False)
+    # One normalisation for the whole (resampled) volume, as in training.
+    vol = torch.as_tensor(normalize_for_model(vol.numpy(), cfg))
+    if cfg.in_channels > 1:
+        vol = vol.expand(-1, cfg.in_channels, -1, -1)
+    k = cfg.num_classes
+    labels = np.zeros((nx, ny, nz), np.uint8 if max(k, 2) <= 255 else np.int64)
+    probs_out = np.zeros((k, nx, ny, nz), np.float32) if return_probs else None
+    from .predictor import logits_to_probs, probs_to_labels
+
+    for s in range(0, nz, max(1, int(batch_size))):
+        logits = predictor.logits(vol[s : s + batch_size].contiguous())
+        if tuple(logits.shape[-2:]) != (nx, ny):
+            logits = F.interpolate(logits, size=(nx, ny), mode="bilinear", align_corners=False)
+        p = logits_to_probs(logits)
+        labels[:, :, s : s + batch_size] = probs_to_labels(p).permute(1, 2, 0).numpy()
+        if probs_out is not None:
+            probs_out[:, :, :, s : s + batch_size] = p.permute(1, 2, 3, 0).numpy()
+    if postprocess:
+        from .postprocess import clean_mask
+
+        labels = clean_mask(labels)
+    mask = to_source(labels)
+    if probs_out is not None:
+        return mask, np.stack([to_source(c) for c in probs_out])
+    return mask
