@@ -1,0 +1,78 @@
+"""Small helpers that MONAI bundle configs call by dotted path (``$medseg.monai.bundle....``).
+
+They keep the facts in one place: a bundle reads the model's spacing and weights file from
+``medseg.models.get_model_cfg`` instead of copying them into YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medseg.io.monai_readers import _is_dicom_file, _is_nifti
+
+__all__ = ["list_inputs", "model_spacing", "shipped_weights"]
+
+
+def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
+    """The scans in a folder, as MONAI data dicts ``{key: path}``, sorted by path.
+
+    Every NIfTI file (``.nii``, ``.nii.gz``) is one input; every folder that directly holds
+    DICOM files (with a ``.dcm`` suffix or the ``DICM`` magic) is one input (a series; a
+    folder with several series needs ``MedsegReader(series_uid=...)``). Folders are searched
+    recursively; a DICOM folder's own subfolders are searched too.
+
+    Args:
+        dataset_dir: the folder to search (``--dataset_dir`` of the bundle), or one NIfTI file.
+        key: the dict key for the path.
+
+    Raises:
+        FileNotFoundError: when the folder does not exist or holds no NIfTI / DICOM input.
+    """
+    root = Path(dataset_dir).expanduser()
+    if root.is_file() and _is_nifti(root.name):
+        return [{key: str(root)}]
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset_dir {str(root)!r} is not a folder; pass --dataset_dir <folder holding "
+            ".nii/.nii.gz files and/or DICOM series folders>"
+        )
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        names = sorted(filenames)
+        found += [os.path.join(dirpath, f) for f in names if _is_nifti(f)]
+        if any(_is_dicom_file(os.path.join(dirpath, f)) for f in names if f != "DICOMDIR"):
+            found.append(dirpath)
+    if not found:
+        raise FileNotFoundError(
+            f"no NIfTI files (.nii, .nii.gz) or DICOM series folders under {str(root)!r}"
+        )
+    return [{key: p} for p in sorted(found)]
+
+
+def model_spacing(name: str = "unet_medical") -> tuple[float, float] | None:
+    """In-plane spacing (mm) the model was trained at (``cfg.spacing``), or ``None``."""
+    from medseg.models import get_model_cfg
+
+    s = get_model_cfg(name).spacing
+    return None if s is None else (float(s[0]), float(s[1]))
+
+
+def shipped_weights(name: str = "unet_medical") -> str:
+    """Path of the weights file shipped inside the package for model ``name``.
+
+    Raises:
+        FileNotFoundError: when the model ships no weights (then pass your own checkpoint,
+            e.g. ``--ckpt_path /path/model.pt`` to the bundle).
+    """
+    from medseg.models import get_model_cfg
+    from medseg.models.registry import WEIGHTS_DIR
+
+    cfg = get_model_cfg(name)
+    if not cfg.has_pretrained:
+        raise FileNotFoundError(
+            f"model {name!r} has no shipped weights in {WEIGHTS_DIR}; pass a checkpoint "
+            "with --ckpt_path /path/to/model.pt"
+        )
+    return str(WEIGHTS_DIR / cfg.weights)
