@@ -156,6 +156,8 @@ def _pixels(ds, path: str) -> np.ndarray:
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         kind = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
         kind = getattr(kind, "name", "") or str(ds.get("Modality", "non-image"))
+        if "Rows" in ds:
+            raise MedsegIOError(path, f"no pixel data in this {kind} file (truncated?)")
         raise MedsegIOError(path, f"no pixel data (a {kind} object): pass an image file")
     _check_grayscale(ds, path)
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
@@ -170,7 +172,9 @@ def _pixels(ds, path: str) -> np.ndarray:
         ) from None
     except Exception as e:
         raise MedsegIOError(
-            path, f"pixel data cannot be read (damaged or truncated file?): {type(e).__name__}"
+            path,
+            f"pixel data cannot be read (damaged or truncated file?): "
+            f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
         ) from None
     return arr.reshape((_n_frames(ds), int(ds.Rows), int(ds.Columns)))
 

@@ -18,5 +18,10 @@ class MedsegIOError(ValueError):
 
     def __init__(self, path: str | os.PathLike | None, problem: str) -> None:
         self.filename = os.path.basename(os.path.normpath(os.fspath(path))) if path else ""
+        if path:
+            # Library messages may quote the full path; keep only the base name.
+            full = os.path.normpath(os.path.abspath(os.fspath(path)))
+            for p in {full, os.fspath(path)}:
+                problem = problem.replace(p, self.filename)
         self.problem = problem
         super().__init__(f"{self.filename}: {problem}" if self.filename else problem)
