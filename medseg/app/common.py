@@ -310,6 +310,31 @@ def ensure_rgb_array(image: Any) -> np.ndarray:
     return read_rgb(image)
 
 
+def inference_size(h: int, w: int, cfg: Any, long_side: int | None = None) -> tuple[int, int]:
+    """Model input ``(h, w)`` keeping the aspect ratio: long side = the model's long side.
+
+    Street models are trained at ``cfg.input_size`` (e.g. 256×512); running them at that
+    scale is faster on large photos and matches training. Sides are multiples of
+    ``cfg.divisor``; images smaller than that run at (at least) their own size.
+    """
+    target = int(long_side or max(cfg.input_size))
+    s = min(1.0, target / max(h, w))
+    d = int(cfg.divisor)
+    return max(d, round(h * s / d) * d), max(d, round(w * s / d) * d)
+
+
+def resize_rgb(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """Scale ``[H, W, 3]`` uint8 down so its long side is at most ``max_side``."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    im = Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))))
+    return np.asarray(im)
+
+
 def class_shares(labels: np.ndarray, class_names: Iterable[str]) -> dict[str, float]:
     """Percentage of pixels per class present in ``labels`` (largest first)."""
     names = list(class_names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ AUTO_WINDOW = "auto (1–99 percentile)"
 CUSTOM_WINDOW = "custom (center / width)"
 DEFAULT_MODEL = "unet_medical"
 SCOPES = ("this slice", "whole volume")
+#: upper bound of the slice slider before a scan is loaded (API calls are checked against it)
+MAX_SLICE_INDEX = 4095
 
 
 @dataclass
@@ -374,11 +377,14 @@ def medical_segment(
     cfg = get_model_cfg(model)
     arr = np.asarray(scan.volume.array)
     if scope == "whole volume" and arr.ndim == 3:
-        pred = predictor.predict_volume(scan.volume)
-        vol_labels = np.asarray(pred.labels).reshape(arr.shape)
+        t0 = time.perf_counter()
+        out = predictor.predict_volume(scan.volume)
+        seconds = time.perf_counter() - t0
+        vol_labels = np.asarray(out[0] if isinstance(out, tuple) else out).reshape(arr.shape)
         labels = vol_labels.reshape(-1)[_slice_indices(scan, int(index), plane)]
     else:
         pred = predictor.predict_image(img)
+        seconds = float(pred.seconds)
         labels = np.asarray(pred.labels)
         vol_labels = np.zeros(arr.shape, dtype=np.uint8)
         vol_labels.reshape(-1)[_slice_indices(scan, int(index), plane)] = labels
@@ -392,7 +398,7 @@ def medical_segment(
         "plane": plane,
         "slice": int(index),
         "window": [round(c, 2), round(w, 2)],
-        "seconds": round(float(pred.seconds), 4),
+        "seconds": round(seconds, 4),
         "foreground_pixels": int(fg.sum()),
         "foreground_area_mm2": round(float(fg.sum()) * sx * sy, 2),
     }

@@ -1,7 +1,8 @@
 """Street tab: segment a photo with a street model on PyTorch or ONNX Runtime.
 
-:func:`street_segment` is plain Python (testable without a browser); :func:`build_tab`
-wires it into Gradio Blocks.
+:func:`street_segment` is plain Python (testable without a browser); the Blocks wiring is
+:func:`medseg.app.ui.build_street_tab`. Photos run at the model's training scale (long
+side = the long side of ``cfg.input_size``) and the labels are resized back to the photo.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from .common import BACKENDS, AppError, class_shares, ensure_rgb_array, get_predictor
+from .common import (
+    BACKENDS,
+    AppError,
+    class_shares,
+    ensure_rgb_array,
+    get_predictor,
+    inference_size,
+)
 
 DEFAULT_MODEL = "lraspp_mobilenet_v3"
 
@@ -22,7 +30,7 @@ def street_segment(
 
     Args:
         image: a path to a PNG/JPEG (or an ``[H, W, 3]`` uint8 array); photos larger than
-            1024 px on the long side are scaled down first.
+            1024 px on the long side are scaled down for display.
         model: registry name of a street model.
         backend: ``"PyTorch"`` or ``"ONNX Runtime"`` (or ``"torch"`` / ``"onnxruntime"``).
         alpha: overlay opacity in [0, 1].
@@ -47,16 +55,18 @@ def street_segment(
         raise AppError(f"overlay opacity must be in [0, 1], got {alpha}")
     rgb = ensure_rgb_array(image)
     predictor, trained = get_predictor(model, backend)
-    pred = predictor.predict_image(rgb)
-    labels = np.asarray(pred.labels).astype(np.uint8)
     cfg = get_model_cfg(model)
+    size = inference_size(rgb.shape[0], rgb.shape[1], cfg)
+    pred = predictor.predict_image(rgb, size=size)
+    labels = np.asarray(pred.labels).astype(np.uint8)
     present = [int(c) for c in np.unique(labels) if c < len(cfg.class_names)]
     info = {
         "model": model,
         "backend": BACKENDS.get(backend, backend),
         "trained_weights": bool(trained),
         "inference_seconds": round(float(pred.seconds), 4),
-        "size": [int(labels.shape[0]), int(labels.shape[1])],
+        "image_size": [int(labels.shape[0]), int(labels.shape[1])],
+        "model_input_size": [int(size[0]), int(size[1])],
     }
     if not trained:
         info["note"] = "untrained model (random weights): the classes are not meaningful"

@@ -10,17 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from .common import AppError, as_paths, ensure_rgb_array, get_predictor, require_attr, safe_name
+from .common import (
+    AppError,
+    as_paths,
+    ensure_rgb_array,
+    get_predictor,
+    require_attr,
+    resize_rgb,
+    safe_name,
+)
 
 DEFAULT_MODEL = "lraspp_mobilenet_v3"
 CHANGED_COLOR = (255, 0, 255)
-
-
-def _pick(d: dict[str, Any], *names: str) -> Any:
-    for n in names:
-        if n in d and d[n] is not None:
-            return d[n]
-    return None
 
 
 def _read_gt(gt: Any, shape: tuple[int, int]) -> np.ndarray | None:
@@ -44,14 +45,12 @@ def _read_gt(gt: Any, shape: tuple[int, int]) -> np.ndarray | None:
     return a.astype(np.uint8)
 
 
-def heatmap(x: np.ndarray) -> np.ndarray:
-    """Map ``[H, W]`` values to an RGB heat map (matplotlib ``inferno``, scaled to its max)."""
+def heatmap(x: np.ndarray, vmax: float = 1.0) -> np.ndarray:
+    """Map ``[H, W]`` values in ``[0, vmax]`` to RGB (matplotlib ``inferno``; fixed scale)."""
     from matplotlib import colormaps
 
-    x = np.asarray(x, dtype=np.float32)
-    m = float(np.nanmax(x)) if x.size else 0.0
-    n = x / m if m > 0 else np.zeros_like(x)
-    return (colormaps["inferno"](np.nan_to_num(n))[..., :3] * 255 + 0.5).astype(np.uint8)
+    n = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float32)) / float(vmax), 0.0, 1.0)
+    return (colormaps["inferno"](n)[..., :3] * 255 + 0.5).astype(np.uint8)
 
 
 def tta_compare(
@@ -76,34 +75,38 @@ def tta_compare(
 
     if model not in list_models():
         raise AppError(f"unknown model {model!r}; choose one of {', '.join(list_models())}")
-    rgb = ensure_rgb_array(image)
+    # TTA runs several views at several scales: work at the model's training scale.
     cfg = get_model_cfg(model)
-    inp: np.ndarray = rgb if cfg.in_channels == 3 else rgb.astype(np.float32).mean(axis=2)
+    rgb = ensure_rgb_array(image)
+    rgb = resize_rgb(rgb, max(cfg.input_size))
     gt_arr = _read_gt(gt, rgb.shape[:2]) if gt is not None else None
     compare_tta = require_attr(
         "medseg.engine.tta", "compare_tta", "Test-time augmentation (medseg.engine.tta)", 7
     )
     predictor, trained = get_predictor(model, backend)
-    res = dict(compare_tta(predictor, inp, gt=gt_arr))
-    plain = np.asarray(_pick(res, "labels", "plain_labels", "labels_plain")).astype(np.uint8)
-    tta = np.asarray(_pick(res, "tta_labels", "labels_tta")).astype(np.uint8)
-    unc = _pick(res, "uncertainty", "tta_uncertainty")
-    changed = plain != tta
+    res = dict(compare_tta(predictor, rgb, gt=gt_arr))  # grey models: luma
+    plain = np.asarray(res["labels"]).astype(np.uint8)
+    with_tta = np.asarray(res["labels_tta"]).astype(np.uint8)
+    changed = plain != with_tta
     changed_img = (rgb.astype(np.float32) * 0.35).astype(np.uint8)
     changed_img[changed] = CHANGED_COLOR
     summary: dict[str, Any] = {
         "model": model,
+        "backend": backend,
         "trained_weights": bool(trained),
+        "image_size": [int(rgb.shape[0]), int(rgb.shape[1])],
         "changed_pixels_percent": round(100.0 * float(changed.mean()), 3),
     }
-    for k, v in res.items():
-        if isinstance(v, (int, float, str, bool)) or v is None:
-            summary[k] = round(v, 4) if isinstance(v, float) else v
-        elif isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()):
-            summary[k] = {kk: round(float(x), 4) for kk, x in v.items()}
+    for k in ("seconds", "seconds_tta", "views", "miou", "miou_tta", "dice", "dice_tta"):
+        v = res.get(k)
+        if isinstance(v, (int, float, np.floating, np.integer)):
+            summary[k] = round(float(v), 4) if k != "views" else int(v)
+    if not trained:
+        summary["note"] = "untrained model (random weights): labels are not meaningful"
+    unc = res.get("uncertainty")
     return {
         "plain": overlay(rgb, plain, cfg.palette, 0.5),
-        "tta": overlay(rgb, tta, cfg.palette, 0.5),
+        "tta": overlay(rgb, with_tta, cfg.palette, 0.5),
         "uncertainty": heatmap(unc) if unc is not None else np.zeros_like(rgb),
         "changed": changed_img,
         "summary": summary,

@@ -94,7 +94,11 @@ def build_medical_tab() -> None:
             files = gr.File(label="Scan", file_count="multiple", elem_id="med_files")
             gt = gr.File(label="Ground-truth mask (optional)", elem_id="med_gt")
             plane = gr.Radio(list(medical.PLANES), value="axial", label="Plane")
-            index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="med_slice")
+            # The maximum is narrowed per scan on load; API calls are validated against this
+            # initial bound, so it must cover any scan.
+            index = gr.Slider(
+                0, medical.MAX_SLICE_INDEX, value=0, step=1, label="Slice", elem_id="med_slice"
+            )
             preset = gr.Dropdown(
                 medical.window_choices(), value=medical.AUTO_WINDOW, label="Window"
             )
@@ -129,7 +133,7 @@ def build_medical_tab() -> None:
     @guard("Loading the scan")
     def on_load(f, p=None):
         if not f:
-            return None, gr.Slider(0, 1, value=0), None, gr.Radio()
+            return None, gr.Slider(0, medical.MAX_SLICE_INDEX, value=0), None, gr.Radio()
         meta, idx, img = medical.medical_load(f, p)
         p = meta["plane"]
         n = meta["slices"][p]
@@ -173,7 +177,9 @@ def build_street_tab() -> None:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Photo", type="filepath", elem_id="street_image")
+            # A File, not an Image: Gradio's Image input decodes uploads before our checks
+            # and answers a wrong file type with an opaque error.
+            image = gr.File(label="Photo (PNG / JPEG)", elem_id="street_image")
             model = gr.Dropdown(model_choices("street"), value=street.DEFAULT_MODEL, label="Model")
             backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
             alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
@@ -238,7 +244,7 @@ def build_tta_tab() -> None:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Image", type="filepath", elem_id="tta_image")
+            image = gr.File(label="Image (PNG / JPEG)", elem_id="tta_image")
             gt = gr.File(label="Ground-truth label PNG (optional)")
             model = gr.Dropdown(
                 model_choices("street") + model_choices("medical"),

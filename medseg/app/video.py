@@ -62,7 +62,7 @@ def video_process(
         max_frames: stop after this many frames (capped at :data:`MAX_FRAMES`).
         progress: ``progress(fraction, message)`` called while frames are processed.
     """
-    from ..models import list_models
+    from ..models import get_model_cfg, list_models
 
     paths = as_paths(video)
     if not paths:
@@ -77,7 +77,7 @@ def video_process(
     except (TypeError, ValueError):
         raise AppError(f"max frames must be a whole number, got {max_frames!r}") from None
     max_frames = max(1, min(max_frames, MAX_FRAMES))
-    n, _fps, _w, _h = _probe(path)
+    n, _fps, w, h = _probe(path)
     total = min(n, max_frames) if n > 0 else max_frames
     process_video = require_attr(
         "medseg.video", "process_video", "The video pipeline (medseg.video)", 9
@@ -88,12 +88,16 @@ def video_process(
     def cb(*args: Any, **kwargs: Any) -> None:
         if progress is None:
             return
-        done = args[0] if args else kwargs.get("frames", kwargs.get("done", 0))
+        # medseg.video calls progress_callback(done, total, fps)
+        done = args[0] if args else 0
+        tot = args[1] if len(args) > 1 and args[1] else total
+        fps = args[2] if len(args) > 2 else None
         try:
-            frac = min(1.0, float(done) / max(1, total))
+            frac = min(1.0, float(done) / max(1, min(int(tot), total)))
         except (TypeError, ValueError):
             return
-        progress(frac, f"frame {int(done)} / {total}")
+        msg = f"frame {int(done)} / {min(int(tot), total)}"
+        progress(frac, msg + (f" ({float(fps):.1f} frames/s)" if fps else ""))
 
     kwargs: dict[str, Any] = {"progress_callback": cb}
     params = inspect.signature(process_video).parameters
@@ -101,6 +105,9 @@ def video_process(
         kwargs["max_frames"] = max_frames
     if "codec" in params:
         kwargs["codec"] = "vp8"
+    ih, iw = get_model_cfg(model).input_size
+    if "size" in params and w * h > ih * iw:
+        kwargs["size"] = (ih, iw)  # large frames: infer at the model's size, draw at full size
     summary = process_video(str(path), str(out), predictor, **kwargs)
     if not out.is_file() or out.stat().st_size == 0:
         raise AppError("the video pipeline produced no output")
