@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .infer import Segmenter, as_segmenter, load_segmenter, torch_segmenter
 from .io import CODECS, VideoInfo, VideoSink, open_capture, resolve_codec
-from .pipeline import process_video
+from .pipeline import auto_size, process_video
 from .summary import VideoInterrupted, VideoSummary
 from .temporal import FlickerMeter, TemporalEMA, flicker_rate
 
@@ -26,6 +26,7 @@ __all__ = [
     "VideoSink",
     "VideoSummary",
     "as_segmenter",
+    "auto_size",
     "flicker_rate",
     "load_segmenter",
     "open_capture",

@@ -68,7 +68,8 @@ def predictor_segmenter(predictor) -> Segmenter:
             raise ValueError("the predictor returned no probabilities (Prediction.probs)")
         return np.stack([np.asarray(p, dtype=np.float32) for p in probs])
 
-    name = str(getattr(predictor, "backend", type(predictor).__name__))
+    runner = getattr(predictor, "runner", None)
+    name = str(getattr(runner, "name", None) or getattr(predictor, "backend", "predictor"))
     return Segmenter(infer, predictor.cfg, name)
 
 

@@ -46,9 +46,28 @@ class _Frame:
     labels: np.ndarray | None = None  # [h, w] uint8 at the inference size
 
 
-def _parse_size(size, info: VideoInfo) -> tuple[int, int]:
+def auto_size(height: int, width: int, cfg) -> tuple[int, int]:
+    """Inference ``(H, W)`` for a frame: the model's input height, the frame's aspect ratio.
+
+    Frames no taller than ``cfg.input_size[0]`` keep their size (no upscaling); taller ones
+    are scaled to that height with the width rounded to a multiple of ``cfg.divisor``, so a
+    4:3 camera is not squeezed into the 1:2 training crop.
+    """
+    target = int(cfg.input_size[0])
+    if height <= target:
+        return height, width
+    d = max(1, int(getattr(cfg, "divisor", 1)))
+    w = max(d, int(round(width * target / height / d)) * d)
+    return target, w
+
+
+def _parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
     if size is None:
         return info.height, info.width
+    if isinstance(size, str):
+        if size != "auto":
+            raise ValueError(f"size must be (H, W), 'auto' or None, got {size!r}")
+        return auto_size(info.height, info.width, cfg)
     h, w = (int(v) for v in size)
     if h < 8 or w < 8:
         raise ValueError(f"inference size must be at least 8x8 (HxW), got {h}x{w}")
@@ -185,7 +204,7 @@ def process_video(
     output_path: str | os.PathLike | None,
     predictor,
     *,
-    size: tuple[int, int] | None = None,
+    size: tuple[int, int] | str | None = "auto",
     batch_size: int = 4,
     smooth: float = 0.0,
     stride: int = 1,
@@ -210,7 +229,9 @@ def process_video(
             writes no video (masks/JSON only).
         predictor: a ``medseg.engine`` Predictor, a medseg RGB model, or a
             :class:`~medseg.video.Segmenter`.
-        size: ``(H, W)`` frames are resized to for inference; ``None`` = the frame's own size.
+        size: ``(H, W)`` frames are resized to for inference; ``"auto"`` = the model's input
+            height at the frame's aspect ratio (see :func:`auto_size`); ``None`` = the
+            frame's own size.
             Masks and overlays are always at the video's size (labels upsampled nearest).
         batch_size: frames per inference call (full batches except the last, so results
             do not depend on timing).
@@ -256,7 +277,7 @@ def process_video(
     cap, info, first = open_capture(input_path)
     sink = stages = None
     try:
-        size_hw = _parse_size(size, info)
+        size_hw = _parse_size(size, info, seg.cfg)
         out_fps = info.fps / stride
         if output_path is not None:
             width = info.width * (2 if side_by_side else 1)

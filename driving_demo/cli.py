@@ -1,0 +1,34 @@
+"""Command line of the driving demo: ``medseg video`` with a legend by default."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from medseg.commands import video as video_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m driving_demo",
+        description="Segment a street video (file or camera index) in real time on the CPU: "
+        "Cityscapes-palette overlay, legend, FPS counter; writes a browser-playable .webm.",
+        epilog="example: python -m driving_demo /usr/share/doc/opencv-doc/examples/data/"
+        "vtest.avi -o vtest.seg.webm --backend onnxruntime --smooth 0.6",
+    )
+    video_command.add_arguments(p)
+    p.add_argument("--no-legend", action="store_true", help="no legend (on by default here)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.legend = not args.no_legend
+    try:
+        return video_command.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"driving_demo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
