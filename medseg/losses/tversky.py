@@ -68,7 +68,9 @@ class TverskyLoss(nn.Module):
             # clamp: 1 - TI can round to a tiny negative; pow of it with gamma < 1 is NaN
             loss_c = (1.0 - ti).clamp_min(0.0)
             if self.gamma != 1.0:
-                loss_c = loss_c.clamp_min(1e-6) ** self.gamma
+                # the clamp keeps d/dx x**gamma finite at 0 for gamma < 1; where() keeps 0 at 0
+                powered = loss_c.clamp_min(1e-6) ** self.gamma
+                loss_c = torch.where(loss_c > 0, powered, torch.zeros_like(powered))
             return _reduce_classes(
                 loss_c, sg, self.weight, mode, self.include_background, self.ignore_empty
             )
