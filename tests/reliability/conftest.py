@@ -52,3 +52,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def corpus() -> dict:
     """The corpus manifest, built into ``tests/corpus/generated/`` if needed."""
     return ensure_corpus()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """A ``medseg app`` on a free 127.0.0.1 port with default settings.
+
+    Session-scoped (start-up costs ~15 s on two busy cores); every test using it is marked
+    ``xdist_group("app")`` so one worker runs them all against one server.
+    """
+    from .appserver import AppServer
+
+    server = AppServer(tmp_path_factory.mktemp("app")).start()
+    yield server
+    server.stop()
