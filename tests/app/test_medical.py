@@ -1,0 +1,158 @@
+"""Medical tab processing (plain Python): loading, windowing, segmenting, exports.
+
+Expected numbers come from independent computations: pydicom's own pixel data and
+rescale for the windowed slice, nibabel for the written masks, numpy for Dice/area/volume.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from medseg.app import medical
+from medseg.app.common import AppError
+
+PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "InstitutionName")
+
+
+def _window_ref(hu: np.ndarray, c: float, w: float) -> np.ndarray:
+    return np.floor(np.clip((hu - (c - w / 2)) / w, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def test_ct_slice_windowed_matches_pydicom(ct_small):
+    ds = pydicom.dcmread(ct_small)
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    img, c, w = medical.medical_preview([ct_small], "axial", 0, medical.CUSTOM_WINDOW, 40, 400)
+    assert (c, w) == (40, 400)
+    np.testing.assert_array_equal(img, _window_ref(hu, 40, 400))
+    presets = medical.window_presets()
+    assert "brain" in presets
+    img_b, c_b, w_b = medical.medical_preview([ct_small], "axial", 0, "brain")
+    np.testing.assert_array_equal(img_b, _window_ref(hu, c_b, w_b))
+
+
+def test_info_has_no_patient_identifiers(ct_small, mr_small):
+    for f in (ct_small, mr_small):
+        ds = pydicom.dcmread(f)
+        info, idx, img = medical.medical_load([f])
+        text = repr(info)
+        for tag in PHI_TAGS:
+            v = str(ds.get(tag, "") or "")
+            if v:
+                assert v not in text, tag
+        assert info["modality"] == ds.Modality
+        assert info["plane"] == "axial" and idx == 0 and img.shape == ds.pixel_array.shape
+
+
+def test_nifti_native_plane_and_slices(t1_nifti):
+    hdr = nib.load(str(t1_nifti))
+    info, idx, img = medical.medical_load([t1_nifti])
+    assert sorted(info["shape"]) == sorted(hdr.shape)
+    # the stored slices (last array axis) are what the native plane pages through
+    assert info["slices"][info["plane"]] == hdr.shape[2]
+    assert idx == hdr.shape[2] // 2
+    assert sorted(img.shape) == sorted(hdr.shape[:2])
+
+
+def test_dicom_zip_and_multi_file(tmp_path, ct_small, mr_small):
+    z = tmp_path / "ct.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(ct_small, "nested/dir/CT_small.dcm")
+    info, _, img = medical.medical_load([z])
+    assert info["kind"] == "dicom" and info["modality"] == "CT"
+    ref, _, ref_img = medical.medical_load([ct_small])
+    np.testing.assert_array_equal(img, ref_img)
+    with pytest.raises(AppError):  # two different series: the reader refuses with a reason
+        medical.medical_load([ct_small, mr_small])
+
+
+def test_bad_inputs(bad_files, ct_small, t1_nifti):
+    with pytest.raises(AppError, match="corrupt.dcm"):
+        medical.medical_load([bad_files["corrupt_dicom"]])
+    with pytest.raises(AppError, match="unsupported file type"):
+        medical.medical_load([bad_files["text"]])
+    with pytest.raises(AppError, match="megapixels"):
+        medical.medical_load([bad_files["huge_png"]])
+    with pytest.raises(AppError, match="mixed file types"):
+        medical.medical_load([ct_small, t1_nifti])
+    with pytest.raises(AppError, match="no file uploaded"):
+        medical.medical_load(None)
+    with pytest.raises(AppError, match="out of range"):
+        medical.medical_preview([ct_small], "axial", 5)
+    with pytest.raises(AppError, match="width must be > 0"):
+        medical.medical_preview([ct_small], "axial", 0, medical.CUSTOM_WINDOW, 40, 0)
+
+
+def test_segment_png_with_gt_dice_and_area(brain_png, tmp_path):
+    r = medical.medical_segment([brain_png], model="unet_medical")
+    labels = r["labels"]
+    with Image.open(brain_png) as im:
+        assert labels.shape == (im.height, im.width)
+    fg = labels > 0
+    s = r["summary"]
+    assert s["foreground_pixels"] == int(fg.sum())
+    assert s["foreground_area_mm2"] == pytest.approx(fg.sum() * 1.0)  # PNG: 1 mm assumed
+    # a ground truth of our own making: Dice by the textbook formula
+    gt = np.zeros_like(labels, dtype=np.uint8)
+    gt[40:150, 30:160] = 255
+    gt_path = tmp_path / "gt.png"
+    Image.fromarray(gt).save(gt_path)
+    r2 = medical.medical_segment([brain_png], [gt_path], model="unet_medical")
+    g = gt > 0
+    denom = fg.sum() + g.sum()
+    expected = 2 * (fg & g).sum() / denom if denom else 1.0
+    assert r2["summary"]["dice"] == pytest.approx(expected, abs=1e-4)
+    assert r2["dicom_seg"] is None
+    assert r["overlay"].shape == (*labels.shape, 3) and r["mask_rgb"].dtype == np.uint8
+
+
+def test_segment_nifti_volume_exports_aligned_mask(t1_nifti, t1_brain_nifti):
+    hdr = nib.load(str(t1_nifti))
+    info, idx, _ = medical.medical_load([t1_nifti])
+    plane = info["plane"]
+    r = medical.medical_segment(
+        [t1_nifti], [t1_brain_nifti], plane, idx, model="unet_medical", scope="whole volume"
+    )
+    out = nib.load(r["nifti"])
+    np.testing.assert_allclose(out.affine, hdr.affine, atol=1e-5)
+    assert out.shape == hdr.shape
+    mask = np.asarray(out.dataobj) > 0
+    voxel_ml = float(np.prod(hdr.header.get_zooms()[:3])) / 1000.0
+    assert r["summary"]["foreground_volume_ml"] == pytest.approx(mask.sum() * voxel_ml, rel=1e-3)
+    # the shown slice is the stored slice idx (native plane) up to display flips
+    shown = r["labels"] > 0
+    stored = mask[:, :, idx]
+    assert shown.sum() == stored.sum()
+    assert "dice" in r["summary"] and 0.0 <= r["summary"]["dice"] <= 1.0
+
+
+def test_segment_slice_scope_writes_only_that_slice(t1_nifti):
+    info, idx, _ = medical.medical_load([t1_nifti])
+    r = medical.medical_segment([t1_nifti], None, info["plane"], idx, model="unet_medical")
+    mask = np.asarray(nib.load(r["nifti"]).dataobj) > 0
+    assert mask.sum() == r["summary"]["foreground_pixels"]
+    others = np.delete(mask, idx, axis=2)
+    assert not others.any()
+    assert "foreground_volume_ml" not in r["summary"]
+
+
+def test_segment_dicom_writes_seg(ct_small, tmp_path):
+    r = medical.medical_segment([ct_small], None, "axial", 0, "brain", model="unet_medical")
+    ds = pydicom.dcmread(ct_small)
+    area = r["summary"]["foreground_pixels"] * float(ds.PixelSpacing[0]) * float(ds.PixelSpacing[1])
+    assert r["summary"]["foreground_area_mm2"] == pytest.approx(area, rel=1e-4)
+    if r["summary"]["foreground_pixels"]:
+        seg = pydicom.dcmread(r["dicom_seg"])
+        assert seg.Modality == "SEG"
+        assert seg.PatientID == ds.PatientID  # SEG references its source (file only, not UI)
+    else:
+        assert r["dicom_seg"] is None
+    # the download lands in a private temp folder, under a fixed name
+    assert r["nifti"].endswith("mask.nii.gz")
+    shutil.copy(r["nifti"], tmp_path / "copy.nii.gz")
