@@ -23,17 +23,24 @@ def is_image_file(path: PathLike) -> bool:
     return os.fspath(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def load_image(path: PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(
+    path: PathLike, *, mode: str | None = None, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """Read a 2-D image file.
 
     Args:
         path: PNG, JPEG, TIFF or BMP; 8- or 16-bit grayscale, 32-bit integer or float
             grayscale, RGB/RGBA (alpha dropped) or palette. Multi-page TIFF: first page.
+        mode: ``None`` keeps the stored kind (a gray palette counts as grayscale);
+            ``"gray"`` gives ``(H, W)``: RGB with equal channels (how many viewers export
+            grayscale slices) loses its copies, colour is converted with Pillow's ITU-R
+            601-2 luma; ``"rgb"`` gives ``(H, W, 3)`` uint8 (grayscale repeated; 16-bit
+            is not scaled down: such input raises).
         max_pixels: refuse larger images (decompression-bomb guard).
 
     Returns:
         ``(H, W)`` grayscale (uint8, uint16, int32 or float32 as stored) or ``(H, W, 3)``
-        uint8 RGB.
+        uint8 RGB, row 0 at the top.
 
     Raises:
         MedsegIOError: missing, empty, corrupt, unsupported or too large files.
@@ -57,7 +64,7 @@ def load_image(path: PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                     path, f"unsupported image format {im.format}; use PNG, JPEG, TIFF or BMP"
                 )
             im.load()
-            return _to_array(im, path)
+            return _convert(_to_array(im, path), im, mode, path)
     except MedsegIOError:
         raise
     except UnidentifiedImageError:
@@ -68,6 +75,24 @@ def load_image(path: PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise MedsegIOError(path, f"image too large ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise MedsegIOError(path, f"damaged or truncated image ({e})") from None
+
+
+def _convert(a: np.ndarray, im, mode: str | None, path: str) -> np.ndarray:
+    if mode is None:
+        return a
+    if mode == "gray":
+        if a.ndim == 2:
+            return a
+        if np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2]):
+            return np.ascontiguousarray(a[..., 0])
+        return np.asarray(im.convert("RGB").convert("L"))
+    if mode == "rgb":
+        if a.ndim == 3:
+            return a
+        if a.dtype != np.uint8:
+            raise MedsegIOError(path, f"{a.dtype} grayscale cannot be shown as 8-bit RGB as is")
+        return np.repeat(a[..., None], 3, axis=-1)
+    raise ValueError(f"mode must be None, 'gray' or 'rgb', got {mode!r}")
 
 
 def _to_array(im, path: str) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""DICOM SEG output read back with pydicom and highdicom."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from medseg_io_data import dicom_file, nibabel_data
+
+from medseg.io import MedsegIOError, load_volume, write_dicom_seg
+
+
+@pytest.fixture(scope="module")
+def shuffled_volume(ct5n_shuffled):
+    return load_volume(ct5n_shuffled[0])
+
+
+@pytest.fixture(scope="module")
+def two_label_mask(shuffled_volume):
+    a = shuffled_volume.array
+    m = np.zeros(a.shape, np.uint8)
+    m[a > 100] = 1
+    m[(a > -200) & (a <= 100)] = 2
+    m[:4, :, 2] = 0  # a slice-dependent pattern, so a frame mix-up cannot go unseen
+    return m
+
+
+@pytest.fixture(scope="module")
+def seg_path(shuffled_volume, two_label_mask, tmp_path_factory):
+    p = tmp_path_factory.mktemp("seg") / "seg.dcm"
+    write_dicom_seg(
+        two_label_mask,
+        shuffled_volume,
+        p,
+        segment_labels=["bone", "soft tissue"],
+        algorithm_name="medseg-test",
+    )
+    return p
+
+
+def test_seg_is_valid_and_references_source(seg_path, shuffled_volume):
+    ds = pydicom.dcmread(seg_path)
+    assert ds.SOPClassUID == pydicom.uid.SegmentationStorage
+    src = [pydicom.dcmread(f, stop_before_pixels=True) for f in shuffled_volume.source_files]
+    assert ds.Modality == "SEG"
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == src[0].SeriesInstanceUID
+    assert ds.StudyInstanceUID == src[0].StudyInstanceUID
+    assert ds.FrameOfReferenceUID == src[0].FrameOfReferenceUID
+    assert ds.SeriesInstanceUID != src[0].SeriesInstanceUID
+    labels = [s.SegmentLabel for s in ds.SegmentSequence]
+    assert labels == ["bone", "soft tissue"]
+    algo = ds.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert algo.AlgorithmName == "medseg-test"
+    assert ds.SegmentSequence[0].SegmentAlgorithmType == "AUTOMATIC"
+    # Known anatomy gets its SNOMED CT code.
+    assert ds.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Bone"
+    assert int(ds.NumberOfFrames) == 2 * len(src)  # one frame per slice and segment
+
+
+def test_frames_aligned_with_source_slices(seg_path, shuffled_volume, two_label_mask):
+    seg = hd.seg.segread(seg_path)
+    ds = pydicom.dcmread(seg_path)
+    by_uid = {}
+    for f in shuffled_volume.source_files:
+        s = pydicom.dcmread(f, stop_before_pixels=True)
+        by_uid[s.SOPInstanceUID] = s
+    uids = list(by_uid)
+    px = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, segment_numbers=[1, 2])
+    assert px.shape == (len(uids), 16, 16, 2)
+    # Our layout is (column, row, slice): source image k's (row, col) frame is mask[..., k].T
+    for k in range(len(uids)):
+        for seg_no in (1, 2):
+            np.testing.assert_array_equal(
+                px[k, ..., seg_no - 1], (two_label_mask[..., k].T == seg_no)
+            )
+    # Each frame's plane position equals its referenced source slice's position.
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        ref_uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        pos = frame.PlanePositionSequence[0].ImagePositionPatient
+        np.testing.assert_allclose(
+            [float(v) for v in pos],
+            [float(v) for v in by_uid[ref_uid].ImagePositionPatient],
+            atol=1e-3,
+        )
+
+
+def test_seg_for_enhanced_multiframe_source(tmp_path):
+    path = dicom_file("eCT_Supplemental.dcm")
+    vol = load_volume(path)
+    mask = np.zeros(vol.array.shape, np.uint8)
+    mask[100:200, 50:300, 0] = 1  # only the first slice along the normal
+    out = write_dicom_seg(mask, vol, tmp_path / "eseg.dcm", segment_labels=["liver"])
+    seg = hd.seg.segread(out)
+    src = pydicom.dcmread(path, stop_before_pixels=True)
+    frames = [i + 1 for i in range(int(src.NumberOfFrames))]
+    px = seg.get_pixels_by_source_frame(
+        source_sop_instance_uid=src.SOPInstanceUID, source_frame_numbers=frames, segment_numbers=[1]
+    )
+    order = vol.meta["frame_order"]  # volume slice k came from file frame order[k]
+    for k, frame_index in enumerate(order):
+        np.testing.assert_array_equal(px[frame_index, ..., 0], mask[..., k].T)
+    assert px[order[0]].sum() > 0 and px[order[1]].sum() == 0
+
+
+def test_seg_rejects_bad_input(shuffled_volume, tmp_path):
+    shape = shuffled_volume.array.shape
+    with pytest.raises(ValueError, match="0..1"):
+        write_dicom_seg(np.full(shape, 2, np.uint8), shuffled_volume, tmp_path / "x.dcm")
+    with pytest.raises(ValueError, match="shape"):
+        write_dicom_seg(np.zeros((2, 2, 2), np.uint8), shuffled_volume, tmp_path / "x.dcm")
+    nifti = load_volume(nibabel_data("anatomical.nii"))
+    with pytest.raises(MedsegIOError, match="no source DICOM files"):
+        write_dicom_seg(np.zeros(nifti.array.shape, np.uint8), nifti, tmp_path / "x.dcm")
