@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class TorchRunner(Runner):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.name = "bf16" if bf16 else ("channels_last" if channels_last else "torch")
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: MONAI updates outputs in place
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, torch.float32)
         if self.channels_last:
@@ -71,10 +72,12 @@ class TorchScriptRunner(Runner):
     def __init__(self, module: torch.jit.ScriptModule | str | Path, device: str = "cpu"):
         self.device = torch.device(device)
         if isinstance(module, (str, Path)):
-            module = torch.jit.load(str(module), map_location=self.device)
+            with warnings.catch_warnings():  # torch.jit's deprecation notice
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(module), map_location=self.device)
         self.module = module.eval()
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: MONAI updates outputs in place
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x.to(self.device, torch.float32)).float()
 

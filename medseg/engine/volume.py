@@ -18,38 +18,25 @@ import torch.nn.functional as F
 from ..transforms.intensity import normalize_for_model
 
 
-def _orientation(affine: np.ndarray):
-    import nibabel.orientations as nio
-
-    ornt = nio.io_orientation(affine)
-    ras = nio.axcodes2ornt(("R", "A", "S"))
-    return nio.ornt_transform(ornt, ras), nio.ornt_transform(ras, ornt)
-
-
 def canonical_array(volume: Any, spacing: Sequence[float] | None = None):
     """``(array [X, Y, Z] in RAS order, spacing (sx, sy, sz), to_source)``.
 
-    ``to_source(mask)`` puts an array on the canonical grid back into the source layout. A
-    volume object (``.array``, ``.affine``) is reoriented with nibabel's orientation tools —
-    the same closest-canonical rule as ``nibabel.as_closest_canonical`` and
-    ``medseg.io.to_canonical``; a bare array is taken as already canonical.
+    A ``medseg.io.Volume`` is reoriented with ``medseg.io.to_canonical`` and
+    ``to_source(mask)`` applies ``medseg.io.from_canonical``; a bare array is taken as already
+    canonical (``to_source`` is the identity).
     """
-    import nibabel.orientations as nio
-
     if hasattr(volume, "array") and hasattr(volume, "affine"):
-        arr = np.asarray(volume.array)
-        affine = np.asarray(volume.affine, dtype=np.float64)
-        if arr.ndim != 3:
-            raise ValueError(f"expected a 3-D volume, got array shape {arr.shape}")
-        fwd, back = _orientation(affine)
-        can = nio.apply_orientation(arr, fwd)
-        can_affine = affine @ nio.inv_ornt_aff(fwd, arr.shape)
-        sp = tuple(float(v) for v in np.sqrt((can_affine[:3, :3] ** 2).sum(0)))
+        from ..io import from_canonical, to_canonical
+
+        if np.asarray(volume.array).ndim != 3:
+            raise ValueError(f"expected a 3-D volume, got array shape {np.shape(volume.array)}")
+        can = to_canonical(volume)
+        sp = tuple(float(v) for v in can.spacing)
 
         def to_source(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(nio.apply_orientation(a, back))
+            return from_canonical(a, volume)
 
-        return np.ascontiguousarray(can), sp, to_source
+        return np.asarray(can.array), sp, to_source
     arr = np.asarray(volume)
     if arr.ndim != 3:
         raise ValueError(f"expected a volume [X, Y, Z], got array shape {arr.shape}")

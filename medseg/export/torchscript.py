@@ -25,8 +25,10 @@ def trace_model(
     try:
         cin = model.cfg.in_channels
         x = torch.randn(batch, cin, int(input_size[0]), int(input_size[1]))
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        with torch.no_grad(), warnings.catch_warnings():
+            # TracerWarnings (shape arithmetic is traced on purpose) and the deprecation notice
+            # of torch.jit (still the only self-contained format C++/mobile runtimes load).
+            warnings.simplefilter("ignore")
             traced = torch.jit.trace(PadCrop(model).eval(), x, check_trace=False)
             traced = torch.jit.freeze(traced)
     finally:
@@ -60,14 +62,18 @@ def export_torchscript(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    torch.jit.save(traced, str(tmp))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(traced, str(tmp))
     tmp.replace(path)
     diff = None
     if verify:
         from .verify import parity_input, torch_logits
 
         x = parity_input(model.cfg, size)
-        loaded = torch.jit.load(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            loaded = torch.jit.load(str(path))
         with torch.no_grad():
             got = loaded(x)
         diff = float((got - torch_logits(model, x)).abs().max())

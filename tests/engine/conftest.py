@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medseg.models import create_model
+
+
+@pytest.fixture
+def small_unet():
+    torch.manual_seed(0)
+    return create_model("unet", num_classes=5, base_channels=8).eval()
+
+
+@pytest.fixture
+def small_medical():
+    torch.manual_seed(0)
+    return create_model("unet_medical", base_channels=8).eval()
+
+
+@pytest.fixture
+def rgb_image():
+    return np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+
+
+def _dicomdir_tree():
+    from pathlib import Path
+
+    import pydicom.data
+
+    return Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
+
+
+@pytest.fixture
+def ct5n_dir():
+    d = _dicomdir_tree() / "98892001" / "CT5N"
+    if not d.is_dir():
+        pytest.skip(f"pydicom test series missing: {d}")
+    return d
+
+
+@pytest.fixture
+def ct2_dir():
+    d = _dicomdir_tree() / "77654033" / "CT2"
+    if not d.is_dir():
+        pytest.skip(f"pydicom test series missing: {d}")
+    return d
