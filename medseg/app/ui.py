@@ -131,28 +131,42 @@ def build_medical_tab() -> None:
         )
 
     @guard("Loading the scan")
-    def on_load(f, p=None):
-        if not f:
+    def on_load(scan_files, plane=None):
+        if not scan_files:
             return None, gr.Slider(0, medical.MAX_SLICE_INDEX, value=0), None, gr.Radio()
-        meta, idx, img = medical.medical_load(f, p)
-        p = meta["plane"]
-        n = meta["slices"][p]
+        meta, idx, img = medical.medical_load(scan_files, plane)
+        plane = meta["plane"]
+        n = meta["slices"][plane]
         slider = gr.Slider(0, max(1, n - 1), value=idx, step=1, interactive=n > 1)
-        return meta, slider, img, gr.Radio(value=p)
+        return meta, slider, img, gr.Radio(value=plane)
 
-    def on_files(f):
-        return on_load(f, None)
+    def on_files(scan_files):
+        return on_load(scan_files, None)
 
     @guard("Showing the slice")
-    def on_preview(f, p, i, pr, c, w):
-        if not f:
-            return None, c, w
-        img, c2, w2 = medical.medical_preview(f, p, i, pr, c, w)
-        return img, round(c2, 2), round(w2, 2)
+    def on_preview(
+        scan_files, plane="axial", slice_index=0, window=medical.AUTO_WINDOW, center=40, width=400
+    ):
+        if not scan_files:
+            return None, center, width
+        img, c, w = medical.medical_preview(scan_files, plane, slice_index, window, center, width)
+        return img, round(c, 2), round(w, 2)
 
     @guard("Segmentation")
-    def on_segment(f, g, p, i, pr, c, w, m, s):
-        r = medical.medical_segment(f, g, p, i, pr, c, w, m, s)
+    def on_segment(
+        scan_files,
+        ground_truth=None,
+        plane="axial",
+        slice_index=0,
+        window=medical.AUTO_WINDOW,
+        center=40,
+        width=400,
+        model=medical.DEFAULT_MODEL,
+        scope=medical.SCOPES[0],
+    ):
+        r = medical.medical_segment(
+            scan_files, ground_truth, plane, slice_index, window, center, width, model, scope
+        )
         return r["windowed"], r["overlay"], r["mask_rgb"], r["summary"], r["nifti"], r["dicom_seg"]
 
     load_out = [info, index, shown, plane]
@@ -195,8 +209,8 @@ def build_street_tab() -> None:
         gr.Examples([[p] for p in ex], inputs=[image], label="Examples (opencv-doc photos)")
 
     @guard("Street segmentation")
-    def on_run(img, m, b, a):
-        r = street.street_segment(img, m, b, a)
+    def on_run(image, model=street.DEFAULT_MODEL, backend="PyTorch", opacity=0.5):
+        r = street.street_segment(image, model, backend, opacity)
         return r["overlay"], r["legend"], r["shares"], r["info"]
 
     run.click(
@@ -225,11 +239,17 @@ def build_video_tab() -> None:
         gr.Examples([[ex]], inputs=[vid], label="Example (a pan across leuvenA.jpg)")
 
     @guard("Video processing")
-    def on_run(v, m, b, n, progress=gr.Progress()):
+    def on_run(
+        video_file,
+        model=video.DEFAULT_MODEL,
+        backend="PyTorch",
+        max_frames=120,
+        progress=gr.Progress(),
+    ):
         def cb(frac: float, msg: str) -> None:
             progress(frac, desc=msg)
 
-        path, info = video.video_process(v, m, b, n, progress=cb)
+        path, info = video.video_process(video_file, model, backend, max_frames, progress=cb)
         return path, info
 
     run.click(on_run, [vid, model, backend, max_frames], [out, summary], api_name="video_process")
@@ -266,8 +286,8 @@ def build_tta_tab() -> None:
         gr.Examples([[p] for p in ex], inputs=[image], label="Examples")
 
     @guard("TTA comparison")
-    def on_run(img, g, m, b):
-        r = tta.tta_compare(img, g, m, b)
+    def on_run(image, ground_truth=None, model=tta.DEFAULT_MODEL, backend="PyTorch"):
+        r = tta.tta_compare(image, ground_truth, model, backend)
         return r["plain"], r["tta"], r["uncertainty"], r["changed"], r["summary"]
 
     run.click(

@@ -96,7 +96,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(concurrency: int = 2, queue_size: int = 32, **launch) -> tuple[object, str]:
+@pytest.fixture(scope="session")
+def start_server():
+    """``start_server(**launch) -> (demo, url)``: the app on a free loopback port."""
+    return _start_server
+
+
+def _start_server(concurrency: int = 2, queue_size: int = 32, **launch) -> tuple[object, str]:
     """Build the app and launch it on a free loopback port (non-blocking)."""
     from medseg.app import build_app
     from medseg.app.server import configure_queue
