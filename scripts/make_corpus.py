@@ -407,6 +407,98 @@ def _dicom_cases(c: Corpus) -> None:
     )
 
 
+# ----------------------------------------------------------------------------------- PHI
+#: DICOM keyword → planted value. Every value (or, for dates, its digits) is unique, so any
+#: occurrence in an output is a leak of that attribute.
+PHI_MARKERS: dict[str, str] = {
+    "PatientName": "Zqxfamily^Zqxgiven",
+    "PatientID": "PIDZQX4417",
+    "PatientBirthDate": "19230417",
+    "OtherPatientIDs": "OPIDZQX2290",
+    "PatientAddress": "12 Zqxpatient Lane",
+    "StudyDate": "19310522",
+    "SeriesDate": "19320623",
+    "AcquisitionDate": "19330724",
+    "ContentDate": "19340825",
+    "AccessionNumber": "ACCZQX9931",
+    "StudyID": "SIDZQX",
+    "InstitutionName": "Zqxinstitution General",
+    "InstitutionAddress": "77 Zqxaddress Street",
+    "ReferringPhysicianName": "Zqxreferrer^Ann",
+    "PerformingPhysicianName": "Zqxperformer^Bob",
+    "OperatorsName": "Zqxoperator^Cy",
+    "StationName": "ZQXSTATION",
+    "DeviceSerialNumber": "SNZQX5531",
+}
+
+
+def phi_needles() -> dict[str, list[str]]:
+    """keyword → strings whose presence in any output means that attribute leaked.
+
+    Person names are split into components (a leak may reformat ``Family^Given``); dates are
+    searched as ``YYYYMMDD`` and ``YYYY-MM-DD``.
+    """
+    out: dict[str, list[str]] = {}
+    for kw, value in PHI_MARKERS.items():
+        if kw.endswith("Date"):
+            out[kw] = [value, f"{value[:4]}-{value[4:6]}-{value[6:]}"]
+        elif "^" in value:
+            out[kw] = [part for part in value.split("^") if part.lower().startswith("zqx")]
+        else:
+            out[kw] = [value]
+    return out
+
+
+def write_phi_series(directory: Path, *, drop_position_of: int | None = None) -> list[Path]:
+    """The real CT5N series with every identifying attribute replaced by a planted marker."""
+    import pydicom
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, f in enumerate(_series_files("98892001/CT5N")):
+        ds = pydicom.dcmread(f)
+        for elem in list(ds.iterall()):
+            if elem.VR == "PN":  # no original names survive
+                elem.value = "Anon"
+        for kw, value in PHI_MARKERS.items():
+            setattr(ds, kw, value)
+        ds.PatientIdentityRemoved = "NO"
+        if "DeidentificationMethod" in ds:
+            del ds.DeidentificationMethod
+        if drop_position_of == k:
+            del ds.ImagePositionPatient
+        p = directory / f"slice{k}.dcm"
+        ds.save_as(p)
+        written.append(p)
+    return written
+
+
+def _phi_cases(c: Corpus) -> None:
+    write_phi_series(c.path("phi/series/x").parent)
+    c.add(
+        "phi_series",
+        "dicom",
+        "phi/series",
+        "ok",
+        source="CT5N with planted identifiers",
+        note="privacy probe: every identifier is a marker (see PHI_MARKERS)",
+        shape_xy=[16, 16],
+        n_slices=5,
+        phi=True,
+    )
+    write_phi_series(c.path("phi/series_bad/x").parent, drop_position_of=2)
+    c.add(
+        "phi_series_missing_position",
+        "dicom",
+        "phi/series_bad",
+        "error",
+        phrases=["imagepositionpatient", "position"],
+        source="phi_series minus one position",
+        note="the error message must not leak identifiers",
+        phi=True,
+    )
+
+
 # ----------------------------------------------------------------------------------- NIfTI
 def _nifti_cases(c: Corpus) -> None:
     import nibabel as nib
@@ -884,7 +976,15 @@ def build_corpus(out: str | Path = DEFAULT_OUT) -> dict:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     c = Corpus(out)
-    for part in (_dicom_cases, _nifti_cases, _image_cases, _video_cases, _model_cases, _zip_cases):
+    for part in (
+        _dicom_cases,
+        _phi_cases,
+        _nifti_cases,
+        _image_cases,
+        _video_cases,
+        _model_cases,
+        _zip_cases,
+    ):
         part(c)
     names = [k["name"] for k in c.cases]
     if len(set(names)) != len(names):

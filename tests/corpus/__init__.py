@@ -19,7 +19,7 @@ GENERATED = HERE / "generated"
 SCRIPT = HERE.parents[1] / "scripts" / "make_corpus.py"
 
 
-def _generator():
+def generator():
     # scripts/ is not a package: load the generator module from its file.
     spec = importlib.util.spec_from_file_location("medseg_make_corpus", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
@@ -30,7 +30,7 @@ def _generator():
 
 def ensure_corpus() -> dict:
     """Build the corpus if missing or stale; return the manifest (paths made absolute)."""
-    gen = _generator()
+    gen = generator()
     key = hashlib.sha1(str(GENERATED).encode()).hexdigest()[:12]
     with FileLock(str(Path(tempfile.gettempdir()) / f"medseg-corpus-{key}.lock"), timeout=300):
         mpath = GENERATED / "manifest.json"
