@@ -160,6 +160,8 @@ def _pixels(ds, path: str) -> np.ndarray:
             raise MedsegIOError(path, f"no pixel data in this {kind} file (truncated?)")
         raise MedsegIOError(path, f"no pixel data (a {kind} object): pass an image file")
     _check_grayscale(ds, path)
+    if int(ds.get("Rows") or 0) == 0 or int(ds.get("Columns") or 0) == 0:
+        raise MedsegIOError(path, "image has 0 rows or 0 columns (no pixels)")
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     try:
         arr = ds.pixel_array

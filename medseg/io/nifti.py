@@ -60,6 +60,8 @@ def load_nifti(path: PathLike, *, allow_nonfinite: bool = False) -> Volume:
         )
     if len(shape) < 2:
         raise MedsegIOError(path, f"image of shape {shape} is not 2-D or 3-D")
+    if 0 in shape:
+        raise MedsegIOError(path, f"image of shape {shape} has an axis of length 0 (no voxels)")
     try:
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as e:

@@ -2,7 +2,9 @@
 
 The SEG references its source series (patient, study and frame of reference are copied from
 the source images, as the standard requires so that PACS and viewers file it with the scan)
-and holds one binary segment per label, one frame per source slice and segment.
+and holds one binary segment per label, one frame per source slice and segment. Nothing else
+identifying is carried over: institution, station and device serial of the source scanner
+are removed from the contributing-equipment record highdicom adds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,27 @@ def _codes(label: str):
         return codes.SCT.AnatomicalStructure, getattr(codes.SCT, name)
     except AttributeError:
         return codes.SCT.Tissue, codes.SCT.Tissue
+
+
+# highdicom records the source scanner as contributing equipment, including where it stands
+# and its serial number. Those describe the acquisition, not the SEG (which must carry only
+# the Patient and Study modules of its source), so they are removed; manufacturer and model
+# stay as provenance.
+_EQUIPMENT_IDENTIFIERS = (
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "OperatorsName",
+)
+
+
+def _strip_equipment_identifiers(seg) -> None:
+    for item in seg.get("ContributingEquipmentSequence", []):
+        for keyword in _EQUIPMENT_IDENTIFIERS:
+            if keyword in item:
+                delattr(item, keyword)
 
 
 def write_dicom_seg(
@@ -124,6 +147,7 @@ def write_dicom_seg(
         series_description=series_description,
         omit_empty_frames=omit_empty_frames,
     )
+    _strip_equipment_identifiers(seg)
     path = os.fspath(path)
     seg.save_as(path)
     return path

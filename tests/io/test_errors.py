@@ -137,6 +137,12 @@ def test_nifti_with_nan(tmp_path):
     _raises(p, "2 voxels are NaN or Inf")
 
 
+def test_zero_size_nifti(tmp_path):
+    p = tmp_path / "flat.nii"
+    nib.save(nib.Nifti1Image(np.zeros((16, 0, 6), np.float32), np.eye(4)), p)
+    _raises(p, "axis of length 0")
+
+
 def test_4d_nifti():
     from pathlib import Path
 

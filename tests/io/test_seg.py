@@ -112,3 +112,27 @@ def test_seg_rejects_bad_input(shuffled_volume, tmp_path):
     nifti = load_volume(nibabel_data("anatomical.nii"))
     with pytest.raises(MedsegIOError, match="no source DICOM files"):
         write_dicom_seg(np.zeros(nifti.array.shape, np.uint8), nifti, tmp_path / "x.dcm")
+
+
+def test_seg_does_not_copy_acquisition_identifiers(tmp_path):
+    from medseg_io_data import CT5N
+
+    planted = {
+        "InstitutionName": "Plantedinstitution",
+        "InstitutionAddress": "1 Plantedaddress Road",
+        "StationName": "PLANTEDSTATION",
+        "DeviceSerialNumber": "PLANTEDSERIAL",
+    }
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in CT5N.iterdir():
+        ds = pydicom.dcmread(f)
+        for k, v in planted.items():
+            setattr(ds, k, v)
+        ds.save_as(src / f.name)
+    vol = load_volume(src)
+    out = write_dicom_seg((vol.array > 0).astype(np.uint8), vol, tmp_path / "seg.dcm")
+    raw = open(out, "rb").read().decode("latin-1")
+    assert [v for v in planted.values() if v in raw] == []
+    # The patient/study modules are still there (the standard requires them).
+    assert pydicom.dcmread(out).StudyInstanceUID == pydicom.dcmread(src / "2062").StudyInstanceUID
