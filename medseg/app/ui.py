@@ -113,12 +113,12 @@ def build_medical_tab() -> None:
             scope = gr.Radio(list(medical.SCOPES), value=medical.SCOPES[0], label="Segment")
             run = gr.Button("Segment", variant="primary", elem_id="med_run")
         with gr.Column(scale=2):
-            info = gr.JSON(label="Scan")
+            info = gr.JSON(label="Scan", max_height=240)
             with gr.Row():
                 shown = _png("Windowed slice", elem_id="med_windowed")
                 over = _png("Overlay", elem_id="med_overlay")
                 mask = _png("Mask", elem_id="med_mask")
-            summary = gr.JSON(label="Result")
+            summary = gr.JSON(label="Result", max_height=300)
             with gr.Row():
                 nifti = gr.File(label="Mask (NIfTI)")
                 seg = gr.File(label="Mask (DICOM SEG)")

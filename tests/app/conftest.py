@@ -90,6 +90,12 @@ def slice256(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def port_factory():
+    """``port_factory() -> int``: a free TCP port on loopback."""
+    return free_port
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
