@@ -179,3 +179,13 @@ def test_format_table_lists_every_class():
     assert "75.00" in table and "80.00" in table
     with pytest.raises(ValueError):
         s.format_table(["one"])
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.int64])
+def test_update_leaves_inputs_untouched(dtype):
+    p = torch.tensor([[0, 1, 2, 1]], dtype=dtype)
+    t = torch.tensor([[0, 2, 2, 255 if dtype != torch.int8 else 0]], dtype=dtype)
+    p0, t0 = p.clone(), t.clone()
+    cm = ConfusionMatrix(3).update(p, t)
+    assert torch.equal(p, p0) and torch.equal(t, t0)
+    np.testing.assert_array_equal(cm.confusion, [[1, 0, 0], [0, 0, 0], [0, 1, 1]])
