@@ -36,9 +36,11 @@ class AppServer:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root / "server.log"
         self.tmp = self.root / "tmp"
+        self.cwd = self.root / "cwd"  # an empty working directory: nothing should land here
 
     def start(self, timeout: float = 180.0) -> AppServer:
         (self.tmp / "gradio").mkdir(parents=True, exist_ok=True)
+        self.cwd.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(
             GRADIO_ANALYTICS_ENABLED="False",
@@ -52,7 +54,7 @@ class AppServer:
             cmd += ["--auth", ":".join(self.auth)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            cmd + self.extra, stdout=self._log, stderr=subprocess.STDOUT, env=env
+            cmd + self.extra, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
         )
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
