@@ -72,6 +72,10 @@ def load_volume(
         return vol
     if single and not os.path.exists(path_or_paths):
         raise MedsegIOError(path_or_paths, "no such file or folder")
+    if single and os.path.isfile(path_or_paths) and is_image_file(path_or_paths):
+        raise MedsegIOError(
+            path_or_paths, "a 2-D image file, not a scan: read it with medseg.io.load_image"
+        )
     return load_dicom(
         path_or_paths,
         series_uid=series_uid,

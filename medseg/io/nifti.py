@@ -108,8 +108,11 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: PathLike) -> str:
     a = np.asarray(array)
     if a.dtype == bool:
         a = a.astype(np.uint8)
-    if a.dtype == np.float16 or a.dtype == np.int64 and a.size and np.abs(a).max() < 2**31:
-        a = a.astype(np.float32 if a.dtype == np.float16 else np.int32)
+    # NIfTI-1 readers handle float16 and int64 poorly: store them as float32 / int32.
+    if a.dtype == np.float16:
+        a = a.astype(np.float32)
+    elif a.dtype == np.int64 and (a.size == 0 or np.abs(a).max() < 2**31):
+        a = a.astype(np.int32)
     aff = np.asarray(affine, dtype=np.float64)
     if aff.shape != (4, 4):
         raise ValueError(f"affine must be 4x4, got {aff.shape}")

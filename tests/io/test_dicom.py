@@ -212,3 +212,17 @@ def test_meta_is_phi_free(name):
     for key in vol.meta:
         assert not any(w in key.lower() for w in ("patient", "uid", "date", "institution", "name"))
     assert {"modality", "series_description", "shape", "spacing", "orientation"} <= set(vol.meta)
+
+
+def test_enhanced_ct_geometry_agrees_with_highdicom():
+    """highdicom's own volume reader (LPS, axes slice/row/column) as the reference."""
+    import highdicom as hd
+    from medseg_io_data import assert_same_in_world
+
+    path = dicom_file("eCT_Supplemental.dcm")
+    ref = hd.imread(path).get_volume()
+    # (slice, row, col) → our (col, row, slice); LPS → RAS.
+    ref_arr = np.transpose(np.asarray(ref.array, np.float32), (2, 1, 0))
+    ref_aff = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ref.affine)[:, [2, 1, 0, 3]]
+    ours = load_volume(path)
+    assert_same_in_world(ref_arr, ref_aff, ours.array, ours.affine)

@@ -153,3 +153,11 @@ def test_corrupt_nifti(tmp_path):
     p = tmp_path / "broken.nii.gz"
     p.write_bytes(b"\x1f\x8b garbage")
     _raises(p, "not a readable NIfTI")
+
+
+def test_image_file_given_as_scan():
+    from pathlib import Path
+
+    from medseg_io_data import itk_file
+
+    _raises(Path(itk_file("BrainT1Slice.png")), "read it with medseg.io.load_image")
