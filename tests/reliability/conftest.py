@@ -21,12 +21,7 @@ CASE_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 #: (parameter name, case name) → what is wrong and where
-XFAIL: dict[tuple[str, str], str] = {
-    ("io_case", "nii_zero_size"): (
-        "medseg/io/nifti.py load_nifti accepts a NIfTI with a zero-length axis (16, 0, 6) and "
-        "returns an empty Volume instead of raising MedsegIOError"
-    ),
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
