@@ -111,6 +111,7 @@ def build_medical_tab() -> None:
                 label="Model",
             )
             scope = gr.Radio(list(medical.SCOPES), value=medical.SCOPES[0], label="Segment")
+            backend = gr.Radio(list(BACKENDS), value=medical.DEFAULT_BACKEND, label="Backend")
             run = gr.Button("Segment", variant="primary", elem_id="med_run")
         with gr.Column(scale=2):
             info = gr.JSON(label="Scan", max_height=240)
@@ -163,10 +164,12 @@ def build_medical_tab() -> None:
         width=400,
         model=medical.DEFAULT_MODEL,
         scope=medical.SCOPES[0],
+        backend=medical.DEFAULT_BACKEND,
     ):
         r = medical.medical_segment(
-            scan_files, ground_truth, plane, slice_index, window, center, width, model, scope
-        )
+            scan_files, ground_truth, plane, slice_index, window, center, width, model, scope,
+            backend,
+        )  # fmt: skip
         return r["windowed"], r["overlay"], r["mask_rgb"], r["summary"], r["nifti"], r["dicom_seg"]
 
     load_out = [info, index, shown, plane]
@@ -177,7 +180,7 @@ def build_medical_tab() -> None:
     preset.input(on_preview, preview_in, [shown, center, width], api_name=False)
     run.click(
         on_segment,
-        [files, gt, plane, index, preset, center, width, model, scope],
+        [files, gt, plane, index, preset, center, width, model, scope, backend],
         [shown, over, mask, summary, nifti, seg],
         api_name="medical_segment",
     )
