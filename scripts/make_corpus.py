@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-VERSION = 3
+VERSION = 4
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "tests" / "corpus" / "generated"
 
@@ -989,6 +989,13 @@ def build_corpus(out: str | Path = DEFAULT_OUT) -> dict:
     names = [k["name"] for k in c.cases]
     if len(set(names)) != len(names):
         raise RuntimeError("duplicate case names")
+    for case in c.cases:  # file / folder named after its case: batch case ids = case names
+        old = Path(case["path"])
+        ext = ".nii.gz" if old.name.endswith(".nii.gz") else old.suffix
+        new = old.parent / f"{case['name']}{ext}"
+        if new != old:
+            (out / old).rename(out / new)
+            case["path"] = new.as_posix()
     manifest = {
         "version": VERSION,
         "script_sha256": script_sha256(),
