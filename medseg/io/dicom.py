@@ -49,7 +49,13 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False):
     except Exception as e:  # pydicom raises many types on damaged files
         raise MedsegIOError(path, f"damaged or truncated DICOM file ({type(e).__name__})") from None
     # Some real files (ACR-NEMA style) lack the 128-byte preamble and 'DICM' marker; accept
-    # them only when a forced read finds the attributes every image object has.
+    # them only when they start like a dataset (group 0002 or 0008, little endian) and a
+    # forced read finds the attributes every image object has. The first check keeps a
+    # forced parse away from large non-DICOM files (videos, archives) in scanned folders.
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head not in (b"\x02\x00", b"\x08\x00"):
+        raise MedsegIOError(path, "not a DICOM file (no DICOM header found)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

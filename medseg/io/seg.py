@@ -20,15 +20,21 @@ from .volume import Volume
 PathLike = str | os.PathLike
 
 
+# Findings rather than anatomy: their SEG category is "Morphologically Abnormal Structure".
+_ABNORMAL = {"Tumor", "Neoplasm", "Lesion", "Mass", "Hemorrhage", "Edema", "Necrosis", "Nodule"}
+
+
 def _codes(label: str):
     """(category, type) codes: SNOMED CT anatomy when highdicom knows the label, else tissue."""
     from pydicom.sr.codedict import codes
 
     name = "".join(w.capitalize() for w in label.replace("_", " ").split())
-    try:
-        return codes.SCT.AnatomicalStructure, getattr(codes.SCT, name)
-    except AttributeError:
+    kind = getattr(codes.SCT, name, None)
+    if kind is None:
         return codes.SCT.Tissue, codes.SCT.Tissue
+    if name in _ABNORMAL:
+        return codes.SCT.MorphologicallyAbnormalStructure, kind
+    return codes.SCT.AnatomicalStructure, kind
 
 
 # highdicom records the source scanner as contributing equipment, including where it stands

@@ -55,6 +55,11 @@ def test_seg_is_valid_and_references_source(seg_path, shuffled_volume):
     assert ds.SegmentSequence[0].SegmentAlgorithmType == "AUTOMATIC"
     # Known anatomy gets its SNOMED CT code.
     assert ds.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Bone"
+    category = ds.SegmentSequence[0].SegmentedPropertyCategoryCodeSequence[0]
+    assert (category.CodingSchemeDesignator, category.CodeMeaning) == (
+        "SCT",
+        "Anatomical Structure",
+    )
     assert int(ds.NumberOfFrames) == 2 * len(src)  # one frame per slice and segment
 
 
