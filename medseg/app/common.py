@@ -20,6 +20,7 @@ import stat
 import tempfile
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -138,16 +139,27 @@ def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:
 # --------------------------------------------------------------------------- uploads
 _TEMP_ROOT: Path | None = None
 _TEMP_LOCK = threading.Lock()
+_TEMP_DIRS: deque[Path] = deque()
+#: per-request folders kept on disk; older ones are deleted (uploads are patient data).
+MAX_TEMP_DIRS = 200
 
 
 def temp_dir(prefix: str) -> Path:
-    """A fresh private directory under the app's temp root (removed at exit)."""
+    """A fresh private directory under the app's temp root.
+
+    The root is removed at exit; only the newest :data:`MAX_TEMP_DIRS` request folders are
+    kept meanwhile (Gradio has copied any result into its own cache by then).
+    """
     global _TEMP_ROOT
     with _TEMP_LOCK:
         if _TEMP_ROOT is None:
             _TEMP_ROOT = Path(tempfile.mkdtemp(prefix="medseg-app-"))
             atexit.register(shutil.rmtree, _TEMP_ROOT, True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=_TEMP_ROOT))
+        d = Path(tempfile.mkdtemp(prefix=prefix, dir=_TEMP_ROOT))
+        _TEMP_DIRS.append(d)
+        while len(_TEMP_DIRS) > MAX_TEMP_DIRS:
+            shutil.rmtree(_TEMP_DIRS.popleft(), ignore_errors=True)
+    return d
 
 
 def safe_name(name: str, default: str = "file") -> str:

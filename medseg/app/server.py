@@ -24,7 +24,9 @@ def build_app() -> Any:
 
     from . import ui
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # delete_cache: Gradio's copies of uploads and results older than an hour are removed
+    # every 30 minutes (uploads may be patient data).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nResults are for research and demonstration, not for diagnosis.")
         with gr.Tab("Medical", id="medical", elem_id="tab_medical"):
             ui.build_medical_tab()

@@ -23,6 +23,7 @@ from .common import (
 
 DEFAULT_MODEL = "lraspp_mobilenet_v3"
 MAX_FRAMES = 300
+_PATH_KEYS = {"input", "output", "input_path", "output_path", "masks_dir", "json_path"}
 
 
 def _probe(path) -> tuple[int, float, int, int]:
@@ -131,6 +132,8 @@ def _summary_dict(summary: Any) -> dict[str, Any]:
         d = {k: v for k, v in vars(summary).items() if not k.startswith("_")}
     out = {}
     for k, v in d.items():
+        if k in _PATH_KEYS:
+            continue  # server paths (and upload names) stay on the server
         if isinstance(v, (int, float, str, bool)) or v is None:
             out[k] = round(v, 3) if isinstance(v, float) else v
     return out

@@ -117,3 +117,13 @@ def test_model_choices_label_untrained():
     choices = common.model_choices("street")
     for label, name in choices:
         assert ("untrained" in label) == (not common.model_is_trained(name))
+
+
+def test_temp_dirs_are_bounded(monkeypatch):
+    from collections import deque
+
+    monkeypatch.setattr(common, "MAX_TEMP_DIRS", 3)
+    monkeypatch.setattr(common, "_TEMP_DIRS", deque())  # leave other tests' folders alone
+    made = [common.temp_dir("t-") for _ in range(5)]
+    assert [d.exists() for d in made] == [False, False, True, True, True]
+    assert len({d.parent for d in made}) == 1

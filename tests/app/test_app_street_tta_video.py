@@ -112,6 +112,7 @@ def test_video_process_writes_playable_webm(tmp_path):
     assert n == 6 and shape == first.shape
     assert seen and seen[-1] == pytest.approx(1.0)
     assert any("fps" in k for k in info), info
+    assert not any("/tmp" in str(v) for v in info.values()), info  # no server paths
 
 
 def test_video_bad_inputs(bad_files, street_jpg, tmp_path):
