@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from .infer import Segmenter, as_segmenter, load_segmenter, torch_segmenter
+from .infer import Segmenter, as_segmenter, load_segmenter, predictor_segmenter, torch_segmenter
 from .io import CODECS, VideoInfo, VideoSink, open_capture, resolve_codec
 from .pipeline import auto_size, process_video
 from .summary import VideoInterrupted, VideoSummary
@@ -30,6 +30,7 @@ __all__ = [
     "flicker_rate",
     "load_segmenter",
     "open_capture",
+    "predictor_segmenter",
     "process_video",
     "resolve_codec",
     "torch_segmenter",

@@ -221,3 +221,34 @@ def test_segmenter_errors_surface(tmp_path, shapes_video, tiny_model):
     )
     with pytest.raises(ValueError, match="RGB"):
         process_video(shapes_video, tmp_path / "o.avi", medical)
+
+
+def test_predictor_adapter_matches_predict_batch(vt, tiny_model):
+    """The pipeline's fast path over a Predictor gives predict_batch's probabilities/labels."""
+    pytest.importorskip("medseg.engine.predictor")
+    from medseg.engine.predictor import Predictor
+    from medseg.video import predictor_segmenter
+
+    pred = Predictor.from_model(tiny_model, backend="torch")
+    seg = predictor_segmenter(pred)
+    frames = np.stack([f[:, :, ::-1] for f in vt.shapes_frames(n=3)])
+    ref = pred.predict_batch(frames)
+    probs = seg.infer(frames)
+    assert probs.shape == (3, 19, vt.H, vt.W)
+    for p, r in zip(probs, ref):
+        np.testing.assert_allclose(p, r.probs, atol=1e-5)
+    lab = seg.scores(frames).argmax(1)
+    assert np.mean(lab == np.stack([r.labels for r in ref])) > 0.9999
+
+
+def test_sample_video(tmp_path, vt):
+    from medseg.video.samples import OPENCV_DATA, make_sample_video
+
+    if not (OPENCV_DATA / "leuvenA.jpg").is_file():
+        pytest.skip("Debian opencv-doc photos not installed")
+    p = make_sample_video(tmp_path / "s.avi", frames=6, size=(64, 128))
+    back = vt.read_video(p)
+    assert len(back) == 6 and back[0].shape == (64, 128, 3)
+    # a real photo, moving: not flat, and consecutive frames differ
+    assert back[0].std() > 20
+    assert np.abs(back[0].astype(int) - back[5].astype(int)).mean() > 2
