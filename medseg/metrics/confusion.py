@@ -261,6 +261,10 @@ class ConfusionMatrix:
     all_reduce = sync
 
     # ----------------------------------------------------------------- scores
-    def compute(self) -> SegmentationScores:
-        """Scores from the accumulated matrix (see :class:`SegmentationScores`)."""
-        return scores_from_confusion(self.confusion)
+    def compute(self, class_names: Sequence[str] | None = None) -> SegmentationScores:
+        """Scores from the accumulated matrix (see :class:`SegmentationScores`).
+
+        Args:
+            class_names: optional, stored on the result for ``format_table`` / ``to_dict``.
+        """
+        return scores_from_confusion(self.confusion, class_names)
