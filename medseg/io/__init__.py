@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .dicom import list_series, load_dicom, read_dataset
+from .dicom import read_dataset
 from .errors import MedsegIOError
 from .image import is_image_file, load_image
 from .nifti import is_nifti, load_nifti, save_mask_like, save_nifti
+from .series import list_series, load_dicom
 from .slices import extract_slice, resample_to_spacing
 from .volume import Volume, from_canonical, orientation_code, to_canonical
 

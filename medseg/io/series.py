@@ -1,0 +1,176 @@
+"""DICOM folders and file lists: scan, group by series, choose one, load it.
+
+Grouping is by ``SeriesInstanceUID``; non-DICOM files and non-image objects (SEG, RTSTRUCT,
+SR, ...) in a folder are skipped. The chosen series is assembled by :mod:`medseg.io.dicom`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from .dicom import (
+    PathLike,
+    _is_image_header,
+    _multi_frame,
+    _n_frames,
+    _pixels,
+    _single_frame_series,
+    read_dataset,
+)
+from .errors import MedsegIOError
+from .volume import Volume
+
+
+def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
+    """(path, header) of every DICOM image file under ``directory`` (recursive)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise MedsegIOError(directory, "not a folder")
+    found = []
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        try:
+            ds = read_dataset(p, stop_before_pixels=True)
+        except MedsegIOError:
+            continue  # READMEs, thumbnails, damaged files: a folder may hold anything
+        if _is_image_header(ds):
+            found.append((str(p), ds))
+    if not found:
+        raise MedsegIOError(directory, "no DICOM image files found in this folder")
+    return found
+
+
+def _group(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+    groups: dict[str, list[tuple[str, object]]] = {}
+    for path, ds in found:
+        groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
+    return groups
+
+
+def _describe(uid: str, items: list[tuple[str, object]]) -> dict:
+    ds = items[0][1]
+    return {
+        "uid": uid,
+        "description": str(ds.get("SeriesDescription", "")),
+        "modality": str(ds.get("Modality", "")),
+        "n_files": len(items),
+        "n_frames": sum(_n_frames(d) for _, d in items),
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+    }
+
+
+def list_series(directory: PathLike) -> list[dict]:
+    """The image series in a folder (searched recursively), largest first.
+
+    Returns:
+        One dict per series: ``uid`` (SeriesInstanceUID, to pass as ``series_uid``),
+        ``description``, ``modality``, ``n_files``, ``n_frames``, ``rows``, ``columns``.
+        No patient, study, date or institution fields.
+    """
+    groups = _group(_scan_folder(directory))
+    out = [_describe(uid, items) for uid, items in groups.items()]
+    return sorted(out, key=lambda d: (-d["n_frames"], d["uid"]))
+
+
+def _choose(groups: dict, series_uid: str | None, where: PathLike):
+    if series_uid == "largest":
+        return max(groups.values(), key=lambda items: sum(_n_frames(d) for _, d in items))
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise MedsegIOError(
+                where, f"series {series_uid!r} not found; present: {_listing(groups)}"
+            )
+        return groups[series_uid]
+    if len(groups) > 1:
+        raise MedsegIOError(
+            where,
+            f"{len(groups)} series found; choose one with series_uid=<uid> (or "
+            f'series_uid="largest"): {_listing(groups)}',
+        )
+    return next(iter(groups.values()))
+
+
+def _listing(groups: dict) -> str:
+    parts = []
+    for uid, items in groups.items():
+        d = _describe(uid, items)
+        parts.append(f"{uid} ({d['modality']}, {d['n_files']} files, {d['description']!r})")
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- public
+def load_dicom(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    series_uid: str | None = None,
+    require_geometry: bool = True,
+    min_slices: int = 1,
+) -> Volume:
+    """Read a DICOM file, folder or list of files as one :class:`Volume`.
+
+    Args:
+        path_or_paths: one file (single- or multi-frame), a folder (searched recursively;
+            non-DICOM files are skipped) or a list of files.
+        series_uid: which series when several are present: a SeriesInstanceUID, or
+            ``"largest"``. With several series and no choice a :class:`MedsegIOError`
+            lists them (see also :func:`list_series`).
+        require_geometry: raise when ImagePositionPatient / ImageOrientationPatient /
+            PixelSpacing are missing (default). ``False`` loads such data on a plain voxel
+            grid (identity orientation), flagged in ``meta["geometry"]``.
+        min_slices: raise unless the volume has at least this many slices (use 2 where a
+            true 3-D volume is needed).
+
+    Returns:
+        :class:`Volume` with ``array`` ``(columns, rows, slices)`` float32 after the modality
+        LUT (Hounsfield units for CT), slices ascending along the slice normal, and the RAS
+        affine. ``meta["uneven_spacing"]`` is True (and a warning issued) when the slice
+        gaps differ by more than 1 % (or 0.01 mm): the uniform affine is then approximate.
+    """
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        where = os.fspath(path_or_paths)
+        if os.path.isdir(where):
+            items = _choose(_group(_scan_folder(where)), series_uid, where)
+        else:
+            ds = read_dataset(where, stop_before_pixels=True)
+            if not _is_image_header(ds):
+                _pixels(read_dataset(where), where)  # raises "no pixel data ..."
+                raise MedsegIOError(where, f"not an image object (modality {ds.get('Modality')})")
+            items = [(where, ds)]
+    else:
+        paths = [os.fspath(p) for p in path_or_paths]
+        if not paths:
+            raise MedsegIOError(None, "empty list of DICOM files")
+        where = os.path.dirname(paths[0]) or paths[0]
+        found = []
+        for p in paths:
+            ds = read_dataset(p, stop_before_pixels=True)
+            if not _is_image_header(ds):
+                raise MedsegIOError(p, f"no pixel data (modality {ds.get('Modality', '?')})")
+            found.append((p, ds))
+        items = _choose(_group(found), series_uid, where)
+    multi = [p for p, h in items if _n_frames(h) > 1]
+    if multi and len(items) > 1:
+        raise MedsegIOError(
+            multi[0], "a multi-frame file mixed with other files of its series: pass it alone"
+        )
+    vol = (
+        _multi_frame(items[0][0], require_geometry)
+        if multi
+        else _single_frame_series(items, where, require_geometry)
+    )
+    n = vol.array.shape[-1]
+    if n < min_slices:
+        raise MedsegIOError(
+            where, f"{n} slice(s) where a volume of at least {min_slices} slices is needed"
+        )
+    if vol.meta["uneven_spacing"]:
+        warnings.warn(
+            f"{os.path.basename(where)}: uneven slice spacing (gaps "
+            f"{vol.meta['slice_gap_min_mm']:.3g}-{vol.meta['slice_gap_max_mm']:.3g} mm); the "
+            "uniform affine is approximate (resample or check for missing slices)",
+            stacklevel=2,
+        )
+    return vol
