@@ -16,14 +16,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: python -m driving_demo /usr/share/doc/opencv-doc/examples/data/"
         "vtest.avi -o vtest.seg.webm --backend onnxruntime --smooth 0.6",
     )
-    video_command.add_arguments(p)
-    p.add_argument("--no-legend", action="store_true", help="no legend (on by default here)")
+    video_command.add_arguments(p, legend_default=True)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.legend = not args.no_legend
     try:
         return video_command.run(args)
     except (ValueError, FileNotFoundError) as e:

@@ -31,7 +31,8 @@ def _alpha(text: str) -> float:
     return v
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, *, legend_default: bool = False) -> None:
+    """Options of ``medseg video`` (``python -m driving_demo`` turns the legend on)."""
     p.add_argument("input", help="video file OpenCV can decode, or a camera index (0, 1, ...)")
     p.add_argument(
         "-o",
@@ -67,7 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
     p.add_argument("--side-by-side", action="store_true", help="write original | overlay")
-    p.add_argument("--legend", action="store_true", help="draw a legend of the classes shown")
+    if legend_default:
+        p.add_argument("--no-legend", dest="legend", action="store_false", help="no legend")
+    else:
+        p.add_argument("--legend", action="store_true", help="draw a legend of the classes shown")
     p.add_argument("--no-hud", action="store_true", help="no FPS / latency counter on frames")
     p.add_argument("--codec", choices=("vp8", "vp9", "mjpg"), help="default from the extension")
     p.add_argument("--masks-dir", help="write per-frame label maps (uint8 PNG, train IDs)")

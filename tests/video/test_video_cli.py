@@ -93,3 +93,56 @@ def test_bad_size_flag(bad, capsys, request):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["v.mp4", "--size", bad])
     assert "HxW" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_sigint_leaves_playable_video(tmp_path, vt):
+    """A real Ctrl-C (SIGINT) to `python -m driving_demo`: exit 130, a decodable partial video
+    whose frame count matches the masks written and the summary."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = vt.write_video(tmp_path / "long.avi", vt.shapes_frames(n=400))
+    out, masks = tmp_path / "o.webm", tmp_path / "m"
+    cmd = [
+        sys.executable,
+        "-m",
+        "driving_demo",
+        str(src),
+        "-o",
+        str(out),
+        "--model",
+        "unet",
+        "--random-weights",
+        "--size",
+        "native",
+        "--masks-dir",
+        str(masks),
+        "--quiet",
+        "--threads",
+        "1",
+        "--batch-size",
+        "2",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        if masks.is_dir() and len(list(masks.glob("*.png"))) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["interrupted"] and 4 <= s["frames"] < 400
+    back = vt.read_video(out)
+    assert len(back) == s["frames"] == len(list(masks.glob("*.png")))
