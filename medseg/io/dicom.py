@@ -250,6 +250,13 @@ def _single_frame_series(items, where: str, require_geometry: bool) -> Volume:
                 "slices have different orientations (a localizer or radial series?): "
                 "not one volume; choose files of one orientation",
             )
+        spacings = np.array([g[2] for g in geo])
+        if np.abs(spacings - spacings[0]).max() > 1e-4 * max(1.0, float(spacings[0].max())):
+            raise MedsegIOError(
+                where,
+                f"slices have different PixelSpacing ({sorted({tuple(v) for v in spacings.tolist()})}): "
+                "not one volume",
+            )
         row, col = geo[0][0], geo[0][1]
         normal = np.cross(row, col)
         positions = np.array([g[3] for g in geo])

@@ -95,6 +95,15 @@ def test_duplicate_positions(tmp_path):
     _raises(tmp_path, "share a position")
 
 
+def test_slices_with_different_pixel_spacing(tmp_path):
+    for i, f in enumerate(sorted(CT5N.iterdir())):
+        ds = pydicom.dcmread(f)
+        if i == 3:
+            ds.PixelSpacing = [0.9, 0.9]
+        ds.save_as(tmp_path / f.name)
+    _raises(tmp_path, "different PixelSpacing")
+
+
 def test_empty_folder(tmp_path):
     d = tmp_path / "empty_series"
     d.mkdir()

@@ -126,3 +126,14 @@ def test_save_mask_like_rejects_wrong_shape_or_labels(anatomical, tmp_path):
     bad = np.full(anatomical.array.shape, 300)
     with pytest.raises(ValueError, match="0..255"):
         save_mask_like(bad, anatomical, tmp_path / "m.nii")
+
+
+def test_to_metatensor_and_monai_orientation_agree_with_to_canonical(ct5n_volume):
+    from monai.transforms import Orientation
+
+    mt = ct5n_volume.to_metatensor()
+    assert tuple(mt.shape) == (1, *ct5n_volume.array.shape)
+    ras = Orientation(axcodes="RAS")(mt)
+    can = to_canonical(ct5n_volume)
+    np.testing.assert_array_equal(ras[0].numpy(), can.array)
+    np.testing.assert_allclose(np.asarray(ras.affine), can.affine, atol=1e-6)
