@@ -1,0 +1,158 @@
+"""``medseg bench``: inference benchmarks (back-ends, TTA, int8) and, with ``--all``, every
+benchmark script of the repository, collected into BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import io
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+HELP = (
+    "benchmarks: model x backend x size latency/FPS, batched TTA, int8; --all writes BENCHMARKS.md"
+)
+
+#: helper scripts run by --all (file in scripts/, title); absent ones are skipped with a message
+HELPER_SCRIPTS = (
+    ("bench_metrics.py", "ConfusionMatrix vs per-image loop"),
+    ("bench_training.py", "Training"),
+    ("bench_video.py", "Video pipeline"),
+)
+#: smaller settings for --quick, passed only where a helper's run() accepts them
+QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = text.lower().split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "what",
+        nargs="*",
+        default=["backends", "tta", "int8"],
+        choices=["backends", "tta", "int8"],
+        help="sub-benchmarks (default: all three)",
+    )
+    p.add_argument("--models", nargs="+", help="models (default: the suite's recipe)")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
+    )
+    p.add_argument("--sizes", nargs="+", type=_size, help="input sizes HxW, e.g. 256x512")
+    p.add_argument("--reps", type=int, help="timed repetitions per back-end")
+    p.add_argument("--threads", type=int, help="torch / ONNX Runtime threads (default: torch's)")
+    p.add_argument(
+        "--quick", action="store_true", help="few repetitions, first size only (smoke run)"
+    )
+    p.add_argument(
+        "--out", help="write the inference table (markdown) here, e.g. docs/bench_inference.md"
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also run scripts/bench_*.py helpers and write BENCHMARKS.md",
+    )
+    p.add_argument(
+        "--benchmarks-md",
+        default="BENCHMARKS.md",
+        help="where --all writes (default BENCHMARKS.md)",
+    )
+    p.add_argument(
+        "--scripts-dir", help="folder of the helper scripts (default: ./scripts, else the repo's)"
+    )
+
+
+def _scripts_dir(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    here = Path.cwd() / "scripts"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "scripts"
+
+
+def run_helper(path: Path, quick: bool) -> str:
+    """Import ``path`` by file location, call its ``run()``, return markdown (or captured text)."""
+    spec = importlib.util.spec_from_file_location(f"medseg_bench_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fn = getattr(mod, "run", None)
+    if fn is None:
+        raise RuntimeError(f"{path.name} has no run() function")
+    params = inspect.signature(fn).parameters
+    kw = {k: v for k, v in QUICK_KW.items() if k in params} if quick else {}
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        res = fn(**kw)
+    for fmt in ("format_markdown", "to_markdown"):
+        if hasattr(mod, fmt) and res is not None:
+            return getattr(mod, fmt)(res)
+    if isinstance(res, str):
+        return res
+    if isinstance(res, dict) and "markdown" in res:
+        return res["markdown"]
+    return "```\n" + (buf.getvalue().strip() or repr(res)) + "\n```\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..export.bench import run_suite
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    what = set(args.what)
+    res = run_suite(
+        models=args.models,
+        backends=args.backends,
+        sizes=args.sizes,
+        reps=args.reps,
+        tta="tta" in what,
+        int8="int8" in what,
+        quick=args.quick,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    if "backends" not in what:
+        res["markdown"] = res["markdown"].split("\n\n", 2)[-1]
+    print(res["markdown"])
+    if args.out:
+        Path(args.out).write_text("# Inference benchmarks\n\n" + res["markdown"] + "\n")
+    if args.all:
+        sections = [
+            "# Benchmarks",
+            "",
+            "Written by `medseg bench --all`.",
+            "",
+            "## Inference (model × back-end × size, TTA, int8)",
+            "",
+            res["markdown"],
+            "",
+        ]
+        sdir = _scripts_dir(args.scripts_dir)
+        for fname, title in HELPER_SCRIPTS:
+            path = sdir / fname
+            sections += [f"## {title}", ""]
+            if not path.is_file():
+                msg = f"skipped: {fname} not found in {sdir}"
+                print(msg, file=sys.stderr)
+                sections += [f"_{msg}_", ""]
+                continue
+            print(f"running {fname} ...", file=sys.stderr)
+            try:
+                sections += [run_helper(path, args.quick), ""]
+            except Exception as e:  # noqa: BLE001 - one failing helper must not lose the others
+                msg = f"{fname} failed: {type(e).__name__}: {e}"
+                print(msg, file=sys.stderr)
+                sections += [f"_{msg}_", ""]
+        Path(args.benchmarks_md).write_text("\n".join(sections))
+        print(f"wrote {args.benchmarks_md}", file=sys.stderr)
+    return 0

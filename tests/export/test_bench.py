@@ -1,0 +1,79 @@
+"""Benchmark plumbing on tiny inputs (no timing thresholds: timings are only reported)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from medseg.commands import bench as bench_cmd
+from medseg.export.bench import BACKEND_COLUMNS, bench_backends, bench_tta, format_table
+
+
+def test_bench_backends_rows():
+    rows = bench_backends(
+        "unet",
+        ("torch", "onnxruntime", "torchscript"),
+        ((32, 48),),
+        reps=2,
+        warmup=1,
+        pretrained=False,
+        model_kwargs={"base_channels": 8},
+    )
+    assert [r["backend"] for r in rows] == ["torch", "onnxruntime", "torchscript"]
+    for r in rows:
+        assert r["size"] == "32x48" and r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"]
+        assert r["fps"] == pytest.approx(1000 / r["median_ms"])
+        assert r["max_abs_diff"] < 1e-4
+    assert rows[0]["speedup"] == pytest.approx(1.0)
+    assert rows[1]["speedup"] == pytest.approx(rows[0]["median_ms"] / rows[1]["median_ms"])
+    table = format_table(rows, BACKEND_COLUMNS)
+    assert table.count("\n") == 4 and "| unet | onnxruntime | 32x48 |" in table
+
+
+def test_bench_tta_same_result():
+    r = bench_tta(
+        "unet", (32, 32), reps=1, warmup=0, pretrained=False, model_kwargs={"base_channels": 8}
+    )
+    assert r["views"] == 6 and r["max_abs_diff"] < 1e-5 and r["speedup"] > 0
+
+
+def test_bench_all_runs_helpers_and_skips_missing(tmp_path, monkeypatch):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "bench_metrics.py").write_text(
+        "def run(n_images=100, repeats=3):\n    return {'n': n_images}\n"
+        "def format_markdown(res):\n    return f'| n |\\n|---|\\n| {res[\"n\"]} |\\n'\n"
+    )
+    (scripts / "bench_video.py").write_text("def run():\n    raise RuntimeError('boom')\n")
+    out_md = tmp_path / "BENCHMARKS.md"
+    p = argparse.ArgumentParser()
+    bench_cmd.add_arguments(p)
+    args = p.parse_args(
+        [
+            "backends",
+            "--models",
+            "unet_medical",
+            "--backends",
+            "torch",
+            "--sizes",
+            "32x32",
+            "--reps",
+            "1",
+            "--quick",
+            "--all",
+            "--scripts-dir",
+            str(scripts),
+            "--benchmarks-md",
+            str(out_md),
+            "--out",
+            str(tmp_path / "inf.md"),
+        ]
+    )
+    assert bench_cmd.run(args) == 0
+    text = out_md.read_text()
+    assert "| unet_medical | torch | 32x32 |" in text
+    assert "| 10 |" in text  # the helper ran with the --quick settings it accepts
+    assert "bench_training.py not found" in text
+    assert "bench_video.py failed: RuntimeError: boom" in text
+    assert (tmp_path / "inf.md").read_text().startswith("# Inference benchmarks")
