@@ -401,7 +401,7 @@ def _dicom_cases(c: Corpus) -> None:
         "dicom",
         "dicom_series/only_junk",
         "error",
-        phrases=NOT_DICOM + EMPTY + ["unsupported file"],
+        phrases=NOT_DICOM + EMPTY + ["unsupported file", "no readable"],
         source="written here",
         note="folder without one DICOM file",
     )
