@@ -1,0 +1,142 @@
+"""``medseg export MODEL``: TorchScript / ONNX / ORT int8, each checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+HELP = "export a model to TorchScript, ONNX (optionally with preprocessing) and ORT int8, verified"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = text.lower().split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="registered model name (see `medseg models`)")
+    p.add_argument("-o", "--output", default="exported", help="output folder (default ./exported)")
+    p.add_argument(
+        "--format",
+        dest="formats",
+        nargs="+",
+        default=["onnx"],
+        choices=["onnx", "torchscript", "int8", "all"],
+        help="what to write (default onnx)",
+    )
+    p.add_argument("--weights", help="checkpoint instead of the shipped weights")
+    p.add_argument("--no-pretrained", action="store_true", help="random weights (testing only)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="architecture option")
+    p.add_argument("--size", type=_size, help="example input HxW (default: the model's input size)")
+    p.add_argument("--static", action="store_true", help="fixed batch/H/W instead of dynamic axes")
+    p.add_argument(
+        "--with-preprocessing",
+        action="store_true",
+        help="ONNX graph takes a uint8 image and returns labels + probabilities",
+    )
+    p.add_argument("--layout", default="nhwc", choices=["nhwc", "nchw"], help="uint8 image layout")
+    p.add_argument(
+        "--exporter", default="dynamo", choices=["dynamo", "legacy"], help="ONNX exporter"
+    )
+    p.add_argument("--opset", type=int, help="ONNX opset (>= 17)")
+    p.add_argument(
+        "--calibration", help="folder of images for int8 calibration (default: synthetic)"
+    )
+    p.add_argument("--calibration-count", type=int, default=32, help="max calibration images")
+
+
+def _calibration(folder: str | None, cfg, n: int):
+    from ..export.quantize import synthetic_calibration
+
+    if not folder:
+        return synthetic_calibration(cfg, n=min(n, 16))
+    from ..io import is_image_file, load_image
+
+    files = sorted(f for f in Path(folder).rglob("*") if f.is_file() and is_image_file(f))[:n]
+    if not files:
+        raise ValueError(f"no images found in {folder} for calibration")
+    return [load_image(f) for f in files]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..commands.predict import _model_kwargs
+    from ..export import export_onnx, export_torchscript, quantize_onnx_int8
+    from ..models import create_model
+
+    fm = set(args.formats)
+    if "all" in fm:
+        fm = {"onnx", "torchscript", "int8"}
+    kw = _model_kwargs(args.model_arg)
+    model = create_model(
+        args.model,
+        pretrained=not args.no_pretrained and not args.weights,
+        weights=args.weights,
+        **kw,
+    ).eval()
+    cfg = model.cfg
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    size = args.size or cfg.input_size
+    results = {}
+    card = dataclasses.asdict(cfg)
+    (out / f"{cfg.name}.cfg.json").write_text(json.dumps(card, indent=1))
+    if "torchscript" in fm:
+        r = export_torchscript(model, out / f"{cfg.name}.pt", input_size=size)
+        results["torchscript"] = r
+        print(f"TorchScript  {r['path']}  max |Δ| vs PyTorch {r['max_abs_diff']:.2e}")
+    if "onnx" in fm or "int8" in fm:
+        common = {
+            "input_size": size,
+            "dynamic": not args.static,
+            "exporter": args.exporter,
+            "opset": args.opset,
+        }
+        r = export_onnx(model, out / f"{cfg.name}.onnx", **common)
+        results["onnx"] = r
+        print(
+            f"ONNX         {r['path']}  opset {r['opset']} ({r['exporter']})  max |Δ| vs PyTorch {r['max_abs_diff']:.2e}"
+        )
+        if args.with_preprocessing:
+            r = export_onnx(
+                model,
+                out / f"{cfg.name}.pre.onnx",
+                with_preprocessing=True,
+                layout=args.layout,
+                **common,
+            )
+            results["onnx_preprocessing"] = r
+            print(
+                f"ONNX (uint8 {args.layout} in, labels out)  {r['path']}  max |Δ| probs {r['max_abs_diff']:.2e}"
+            )
+    if "int8" in fm:
+        from ..engine.backends import OrtRunner
+        from ..export.verify import parity_input, torch_logits
+
+        calib = _calibration(args.calibration, cfg, args.calibration_count)
+        r = quantize_onnx_int8(
+            out / f"{cfg.name}.onnx", out / f"{cfg.name}.int8.onnx", calib, cfg=cfg
+        )
+        x = parity_input(cfg, size)
+        ref = torch_logits(model, x)
+        got = OrtRunner(r["path"])(x)
+        r["max_abs_diff"] = float((got - ref).abs().max())
+        r["label_agreement"] = (
+            float((got.argmax(1) == ref.argmax(1)).float().mean())
+            if ref.shape[1] > 1
+            else float(((got > 0) == (ref > 0)).float().mean())
+        )
+        results["int8"] = r
+        print(
+            f"ORT int8     {r['path']}  {r['size_mb_fp32']:.1f} MB -> {r['size_mb_int8']:.1f} MB, "
+            f"{r['calibration_images']} calibration images; max |Δ| logits {r['max_abs_diff']:.3f}, "
+            f"label agreement {100 * r['label_agreement']:.2f}% (random input; measure accuracy with `medseg bench int8`)"
+        )
+    (out / "export.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {out}/export.json", file=sys.stderr)
+    return 0
