@@ -30,7 +30,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     dist.init_process_group(
-        "gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=30)
+        "gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60)
     )
     try:
         p, t = _data(rank)
@@ -53,7 +53,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_sync_sums_over_two_gloo_processes(tmp_path):
     if not dist.is_available():
         pytest.skip("torch.distributed not available")
