@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .volume import Volume, orientation_code, spacing_from_affine, to_canonical
+from .volume import Volume, orientation_code, spacing_from_affine
 
 _PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 
@@ -42,23 +42,43 @@ def extract_slice(
     if plane not in _PLANE_AXIS:
         raise ValueError(f"plane must be one of {sorted(_PLANE_AXIS)}, got {plane!r}")
     if isinstance(volume_or_array, Volume):
-        arr = to_canonical(volume_or_array).array
+        arr, affine = volume_or_array.array, volume_or_array.affine
     else:
-        arr = np.asarray(volume_or_array)
+        arr, affine = np.asarray(volume_or_array), np.eye(4)
     if arr.ndim < 3:
         raise ValueError(f"need a 3-D array (X, Y, Z), got shape {arr.shape}")
-    axis = _PLANE_AXIS[plane]
-    n = arr.shape[axis]
-    k = n // 2 if index is None else int(index)
-    if not -n <= k < n:
-        raise IndexError(f"{plane} slice {k} out of range for {n} slices")
-    s = np.take(arr, k, axis=axis)  # the two remaining spatial axes keep their order
+    s = _canonical_slice(arr, affine, _PLANE_AXIS[plane], index, plane)
     # In RAS+ the remaining axes grow towards Right/Anterior/Superior; the display wants
     # rows from Anterior (axial) or Superior (coronal/sagittal) down, and columns from
     # patient-Right (axial/coronal) or Anterior (sagittal) across: flip both, then put
     # the row axis first.
     s = s[::-1, ::-1]
     return np.ascontiguousarray(np.swapaxes(s, 0, 1))
+
+
+def _canonical_slice(arr, affine, axis: int, index: int | None, plane: str) -> np.ndarray:
+    """Slice ``index`` along canonical RAS axis ``axis``, its two axes in RAS order.
+
+    Same result as slicing ``to_canonical(volume).array`` but without reorienting (copying)
+    the whole volume: only the 2-D slice is flipped / transposed.
+    """
+    from nibabel.orientations import io_orientation
+
+    ornt = io_orientation(affine)  # row i: (canonical axis of array axis i, flip)
+    src = int(np.flatnonzero(ornt[:, 0] == axis)[0])
+    n = arr.shape[src]
+    k = n // 2 if index is None else int(index)
+    if not -n <= k < n:
+        raise IndexError(f"{plane} slice {k} out of range for {n} slices")
+    k %= n
+    s = np.take(arr, n - 1 - k if ornt[src, 1] < 0 else k, axis=src)
+    rest = [i for i in range(3) if i != src]
+    for pos, i in enumerate(rest):
+        if ornt[i, 1] < 0:
+            s = np.flip(s, axis=pos)
+    if ornt[rest[0], 0] > ornt[rest[1], 0]:
+        s = np.swapaxes(s, 0, 1)
+    return s
 
 
 def resample_to_spacing(
