@@ -123,9 +123,15 @@ def from_canonical(array: np.ndarray, original: Volume) -> np.ndarray:
     from nibabel import orientations as no
 
     ornt = _ornt(original)
+    a = np.asarray(array)
+    expected = tuple(original.array.shape[int(i)] for i in np.argsort(ornt[:, 0]))
+    if a.shape[:3] != expected:
+        raise ValueError(
+            f"array shape {a.shape} does not match the canonical volume's shape {expected}"
+        )
     # ornt row i = (output axis j, flip): input axis i goes to output axis j. The inverse
     # sends output axis j back to input axis i with the same flip.
     inverse = np.empty_like(ornt)
     for i, (j, flip) in enumerate(ornt):
         inverse[int(j)] = (i, flip)
-    return np.ascontiguousarray(no.apply_orientation(np.asarray(array), inverse))
+    return np.ascontiguousarray(no.apply_orientation(a, inverse))

@@ -102,6 +102,8 @@ def test_from_canonical_on_oblique_permuted_volume():
     mask = (can.array % 7 == 0).astype(np.uint8)
     back = from_canonical(mask, vol)
     np.testing.assert_array_equal(back, (arr % 7 == 0).astype(np.uint8))
+    with pytest.raises(ValueError, match="canonical volume's shape"):
+        from_canonical(arr, vol)  # the original layout, not the canonical one
 
 
 def test_real_t1_head_loads_with_affine():
