@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medseg.io.monai_readers import _is_dicom_file, _is_nifti
 
-__all__ = ["list_inputs", "model_spacing", "shipped_weights"]
+__all__ = ["as_bool", "list_inputs", "list_labelled_inputs", "model_spacing", "shipped_weights"]
 
 
 def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
@@ -51,6 +51,48 @@ def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict
     return [{key: p} for p in sorted(found)]
 
 
+def list_labelled_inputs(
+    dataset_dir: str | os.PathLike, images: str = "images", labels: str = "labels"
+) -> list[dict[str, str]]:
+    """Image / label pairs for evaluation: ``{"image": path, "label": path}``.
+
+    Layout: ``<dataset_dir>/<images>/`` holds the scans (NIfTI files or DICOM series folders,
+    as for :func:`list_inputs`) and ``<dataset_dir>/<labels>/`` a label volume for each, under
+    the same path relative to its folder (``images/ch2.nii.gz`` ↔ ``labels/ch2.nii.gz``).
+
+    Raises:
+        FileNotFoundError: when a folder is missing or an image has no label.
+    """
+    root = Path(dataset_dir).expanduser()
+    img_dir, lab_dir = root / images, root / labels
+    for d in (img_dir, lab_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(
+                f"{str(d)!r} is missing: an evaluation dataset_dir holds {images}/ (scans) and "
+                f"{labels}/ (a label volume per scan, same relative path)"
+            )
+    out = []
+    for item in list_inputs(img_dir):
+        rel = Path(item["image"]).relative_to(img_dir)
+        lab = lab_dir / rel
+        if not lab.exists():
+            raise FileNotFoundError(f"no label for {rel}: expected {lab}")
+        out.append({"image": item["image"], "label": str(lab)})
+    return out
+
+
+def as_bool(value: object) -> bool:
+    """A config flag given on the command line (``false``, ``False``, ``0``, ``no``...) as bool."""
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("false", "0", "no", "off", ""):
+            return False
+        if v in ("true", "1", "yes", "on"):
+            return True
+        raise ValueError(f"expected a boolean (true/false), got {value!r}")
+    return bool(value)
+
+
 def model_spacing(name: str = "unet_medical") -> tuple[float, float] | None:
     """In-plane spacing (mm) the model was trained at (``cfg.spacing``), or ``None``."""
     from medseg.models import get_model_cfg
@@ -69,10 +111,15 @@ def shipped_weights(name: str = "unet_medical") -> str:
     from medseg.models import get_model_cfg
     from medseg.models.registry import WEIGHTS_DIR
 
+    from medseg.models.registry import sha256_file
+
     cfg = get_model_cfg(name)
     if not cfg.has_pretrained:
         raise FileNotFoundError(
             f"model {name!r} has no shipped weights in {WEIGHTS_DIR}; pass a checkpoint "
             "with --ckpt_path /path/to/model.pt"
         )
-    return str(WEIGHTS_DIR / cfg.weights)
+    path = WEIGHTS_DIR / cfg.weights
+    if cfg.weights_sha256 and sha256_file(path) != cfg.weights_sha256:
+        raise RuntimeError(f"checksum mismatch for {path}; the file is corrupt or was replaced")
+    return str(path)
