@@ -11,6 +11,7 @@ an ONNX runner is built.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import warnings
@@ -45,11 +46,13 @@ class TorchRunner(Runner):
         bf16: bool = False,
     ):
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
         self.channels_last = channels_last
         self.bf16 = bf16
         if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # Module.to() converts in place: work on a copy so that other runners sharing the
+            # model (e.g. the eager baseline in a benchmark) keep the default layout.
+            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.model = model.eval().to(self.device)
         self.name = "bf16" if bf16 else ("channels_last" if channels_last else "torch")
 
     @torch.no_grad()  # not inference_mode: MONAI updates outputs in place
