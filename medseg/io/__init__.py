@@ -82,6 +82,7 @@ def load_volume(
         series_uid=series_uid,
         require_geometry=require_geometry,
         min_slices=min_slices,
+        _stacklevel=3,
     )
 
 

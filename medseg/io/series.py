@@ -108,6 +108,7 @@ def load_dicom(
     series_uid: str | None = None,
     require_geometry: bool = True,
     min_slices: int = 1,
+    _stacklevel: int = 2,
 ) -> Volume:
     """Read a DICOM file, folder or list of files as one :class:`Volume`.
 
@@ -171,6 +172,6 @@ def load_dicom(
             f"{os.path.basename(where)}: uneven slice spacing (gaps "
             f"{vol.meta['slice_gap_min_mm']:.3g}-{vol.meta['slice_gap_max_mm']:.3g} mm); the "
             "uniform affine is approximate (resample or check for missing slices)",
-            stacklevel=2,
+            stacklevel=_stacklevel,  # point at the caller's line
         )
     return vol
