@@ -9,15 +9,11 @@ from __future__ import annotations
 from .transforms import (
     InPlaneResample,
     InPlaneResampled,
-    ZScoreNormalize,
-    ZScoreNormalized,
     inplane_size,
 )
 
 __all__ = [
     "InPlaneResample",
     "InPlaneResampled",
-    "ZScoreNormalize",
-    "ZScoreNormalized",
     "inplane_size",
 ]

@@ -109,9 +109,7 @@ def shipped_weights(name: str = "unet_medical") -> str:
             e.g. ``--ckpt_path /path/model.pt`` to the bundle).
     """
     from medseg.models import get_model_cfg
-    from medseg.models.registry import WEIGHTS_DIR
-
-    from medseg.models.registry import sha256_file
+    from medseg.models.registry import WEIGHTS_DIR, sha256_file
 
     cfg = get_model_cfg(name)
     if not cfg.has_pretrained:

@@ -15,21 +15,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.data.utils import affine_to_spacing
-from monai.transforms import InvertibleTransform, MapTransform, Resize, Transform
-from monai.utils import convert_to_dst_type
-
-from medseg.transforms.intensity import zscore_normalize
+from monai.transforms import InvertibleTransform, MapTransform, Resize
 
 __all__ = [
     "InPlaneResample",
     "InPlaneResampled",
-    "ZScoreNormalize",
-    "ZScoreNormalized",
     "inplane_size",
 ]
 
@@ -127,49 +121,4 @@ class InPlaneResampled(MapTransform, InvertibleTransform):
             r = self.resamplers[key]
             if r.target is not None:
                 d[key] = r.inverse(d[key])
-        return d
-
-
-class ZScoreNormalize(Transform):
-    """:func:`medseg.transforms.intensity.zscore_normalize` over the whole image, keeping MetaTensor metadata.
-
-    Args:
-        lower_percentile, upper_percentile: clipping percentiles before the z-score.
-
-    Works on numpy arrays, tensors and ``MetaTensor`` (affine and applied-transform history
-    are kept, so ``Invertd`` still sees the spatial transforms applied before it). It is not
-    itself invertible: it changes intensities, not geometry.
-    """
-
-    def __init__(self, lower_percentile: float = 0.5, upper_percentile: float = 99.5) -> None:
-        self.lower = float(lower_percentile)
-        self.upper = float(upper_percentile)
-
-    def __call__(self, img: Any) -> Any:
-        if isinstance(img, torch.Tensor):
-            out = zscore_normalize(
-                img.as_tensor() if isinstance(img, MetaTensor) else img, self.lower, self.upper
-            )
-        else:
-            out = zscore_normalize(np.asarray(img), self.lower, self.upper)
-        return convert_to_dst_type(out, img, dtype=out.dtype)[0]
-
-
-class ZScoreNormalized(MapTransform):
-    """Dictionary version of :class:`ZScoreNormalize`."""
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        lower_percentile: float = 0.5,
-        upper_percentile: float = 99.5,
-        allow_missing_keys: bool = False,
-    ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.transform = ZScoreNormalize(lower_percentile, upper_percentile)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
         return d
