@@ -37,6 +37,15 @@ def write_dicom_seg(*args, **kwargs):  # thin wrapper: keeps highdicom out of `i
 write_dicom_seg.__doc__ = "See :func:`medseg.io.seg.write_dicom_seg`."
 
 
+def read_dicom_seg(*args, **kwargs):  # thin wrapper, as write_dicom_seg
+    from .seg import read_dicom_seg as _read
+
+    return _read(*args, **kwargs)
+
+
+read_dicom_seg.__doc__ = "See :func:`medseg.io.seg.read_dicom_seg`."
+
+
 def load_volume(
     path_or_paths: str | os.PathLike | Sequence[str | os.PathLike],
     *,
@@ -100,6 +109,7 @@ __all__ = [
     "load_volume",
     "orientation_code",
     "read_dataset",
+    "read_dicom_seg",
     "resample_to_spacing",
     "save_mask_like",
     "save_nifti",

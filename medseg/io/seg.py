@@ -157,3 +157,48 @@ def write_dicom_seg(
     path = os.fspath(path)
     seg.save_as(path)
     return path
+
+
+def read_dicom_seg(path: PathLike, volume: Volume) -> np.ndarray:
+    """Read a DICOM SEG that references ``volume``'s source slices as a label mask.
+
+    Args:
+        path: a DICOM Segmentation file (binary or fractional segments).
+        volume: the DICOM :class:`Volume` of the series it segments (single-frame files).
+
+    Returns:
+        ``volume.array.shape`` uint8 mask: 0 = background, ``k`` = segment number ``k``.
+        Source slices the SEG does not cover are 0.
+
+    Raises:
+        MedsegIOError: not a SEG, segments overlapping, or none of its frames reference
+            the volume's slices.
+    """
+    import highdicom as hd
+
+    from .dicom import read_dataset
+
+    ds = read_dataset(path)
+    if ds.get("Modality") != "SEG":
+        raise MedsegIOError(path, f"not a DICOM Segmentation (modality {ds.get('Modality')})")
+    if len(volume.source_files) < 1 or volume.meta.get("multiframe"):
+        raise MedsegIOError(path, "needs a volume loaded from single-frame DICOM files")
+    seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+    uids = [
+        str(read_dataset(f, stop_before_pixels=True).SOPInstanceUID) for f in volume.source_files
+    ]
+    referenced = {str(u[2]) for u in seg.get_source_image_uids()}
+    if not referenced & set(uids):
+        raise MedsegIOError(path, "its frames reference none of the volume's slices")
+    present = [u for u in uids if u in referenced]
+    try:
+        labels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=present, combine_segments=True, ignore_spatial_locations=True
+        )
+    except ValueError as e:
+        raise MedsegIOError(path, f"cannot combine its segments into one label mask: {e}") from None
+    mask = np.zeros(volume.array.shape, np.uint8)
+    for k, uid in enumerate(uids):
+        if uid in referenced:
+            mask[..., k] = labels[present.index(uid)].T
+    return mask

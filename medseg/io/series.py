@@ -138,6 +138,12 @@ def load_dicom(
             ds = read_dataset(where, stop_before_pixels=True)
             if not _is_image_header(ds):
                 _pixels(read_dataset(where), where)  # raises "no pixel data ..."
+                if ds.get("Modality") == "SEG":
+                    raise MedsegIOError(
+                        where,
+                        "a DICOM Segmentation (SEG), not a scan: read it with "
+                        "medseg.io.read_dicom_seg(path, volume) or highdicom.seg.segread",
+                    )
                 raise MedsegIOError(where, f"not an image object (modality {ds.get('Modality')})")
             items = [(where, ds)]
     else:

@@ -141,3 +141,32 @@ def test_seg_does_not_copy_acquisition_identifiers(tmp_path):
     assert [v for v in planted.values() if v in raw] == []
     # The patient/study modules are still there (the standard requires them).
     assert pydicom.dcmread(out).StudyInstanceUID == pydicom.dcmread(src / "2062").StudyInstanceUID
+
+
+@pytest.mark.parametrize("omit_empty", [False, True])
+def test_read_dicom_seg_inverts_write(shuffled_volume, two_label_mask, tmp_path, omit_empty):
+    from medseg.io import read_dicom_seg
+
+    p = write_dicom_seg(
+        two_label_mask,
+        shuffled_volume,
+        tmp_path / "s.dcm",
+        segment_labels=["bone", "soft tissue"],
+        omit_empty_frames=omit_empty,
+    )
+    np.testing.assert_array_equal(read_dicom_seg(p, shuffled_volume), two_label_mask)
+
+
+def test_seg_file_given_as_scan():
+    path = dicom_file("liver_1frame.dcm")
+    with pytest.raises(MedsegIOError, match="liver_1frame.dcm: a DICOM Segmentation"):
+        load_volume(path)
+
+
+def test_read_dicom_seg_needs_a_seg_that_references_the_volume(shuffled_volume, ct5n_volume):
+    from medseg.io import read_dicom_seg
+
+    with pytest.raises(MedsegIOError, match="reference none of the volume's slices"):
+        read_dicom_seg(dicom_file("liver_1frame.dcm"), ct5n_volume)
+    with pytest.raises(MedsegIOError, match="not a DICOM Segmentation"):
+        read_dicom_seg(shuffled_volume.source_files[0], shuffled_volume)
