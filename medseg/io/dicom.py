@@ -212,13 +212,31 @@ def _geometry(ds, path: str, require: bool):
                 "require_geometry=False to load it on a plain voxel grid",
             )
         return None
-    iop = _float_list(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path)
+    iop = _check_orientation(
+        _float_list(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path), path
+    )
     return (
         iop[:3],
         iop[3:],
-        _float_list(ds.PixelSpacing, 2, "PixelSpacing", path),
+        _check_spacing(_float_list(ds.PixelSpacing, 2, "PixelSpacing", path), path),
         _float_list(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
     )
+
+
+def _check_orientation(iop: np.ndarray, path: str) -> np.ndarray:
+    row, col = iop[:3], iop[3:]
+    ok = abs(np.linalg.norm(row) - 1) < 1e-2 and abs(np.linalg.norm(col) - 1) < 1e-2
+    if not ok or abs(float(row @ col)) > 1e-2:
+        raise MedsegIOError(
+            path, f"ImageOrientationPatient {iop.tolist()} is not two orthogonal unit vectors"
+        )
+    return iop
+
+
+def _check_spacing(spacing: np.ndarray, path: str) -> np.ndarray:
+    if (spacing <= 0).any():
+        raise MedsegIOError(path, f"PixelSpacing {spacing.tolist()} must be positive")
+    return spacing
 
 
 def _single_frame_series(items, where: str, require_geometry: bool) -> Volume:
@@ -304,7 +322,10 @@ def _multi_frame(path: str, require_geometry: bool) -> Volume:
     if have:
         iops = np.array(
             [
-                _float_list(o.ImageOrientationPatient, 6, "ImageOrientationPatient", path)
+                _check_orientation(
+                    _float_list(o.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
+                    path,
+                )
                 for o in ori
             ]
         )
@@ -315,7 +336,7 @@ def _multi_frame(path: str, require_geometry: bool) -> Volume:
             [_float_list(p.ImagePositionPatient, 3, "ImagePositionPatient", path) for p in pos]
         )
         order, gaps = _sort_and_check(positions, np.cross(row, col), names, path)
-        ps = _float_list(pix[order[0]].PixelSpacing, 2, "PixelSpacing", path)
+        ps = _check_spacing(_float_list(pix[order[0]].PixelSpacing, 2, "PixelSpacing", path), path)
         origin = positions[order[0]]
         if n > 1:
             slice_vec = (positions[order[-1]] - origin) / (n - 1)

@@ -80,6 +80,24 @@ def test_missing_image_position(tmp_path):
     assert vol.meta["geometry"].startswith("missing")
 
 
+@pytest.mark.parametrize(
+    "keyword, value, match",
+    [
+        ("ImageOrientationPatient", [0, 0, 0, 0, 0, 0], "not two orthogonal unit vectors"),
+        ("ImageOrientationPatient", [1, 0, 0, 1, 0, 0], "not two orthogonal unit vectors"),
+        ("ImageOrientationPatient", [1, 0, 0], "must hold 6 finite numbers"),
+        ("PixelSpacing", [0, 0.5], "must be positive"),
+        ("ImagePositionPatient", ["nan", 0, 0], "must hold 3 finite numbers"),
+    ],
+)
+def test_broken_geometry_values(tmp_path, keyword, value, match):
+    ds = pydicom.dcmread(dicom_file("CT_small.dcm"))
+    setattr(ds, keyword, value)
+    p = tmp_path / "geom.dcm"
+    ds.save_as(p)
+    _raises(p, match)
+
+
 def test_single_slice_where_volume_needed():
     from pathlib import Path
 
