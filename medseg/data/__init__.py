@@ -1,0 +1,1 @@
+"""Datasets: Cityscapes, image/mask folders, medical slices, synthetic street scenes."""
