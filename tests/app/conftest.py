@@ -103,6 +103,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def app_url(start_server):
+    """URL of one live app per test process (shared by the live-server and browser tests).
+
+    Session scope: ``--dist loadgroup`` does not keep ``xdist_group`` tests together under
+    pytest 9 (pytest-xdist 3.8 sets ``item._nodeid``, which pytest 9 no longer reads), so a
+    module's tests may land on both workers; a per-process server bounds the cost at one
+    server per worker.
+    """
+    demo, url = start_server()
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
 def start_server():
     """``start_server(**launch) -> (demo, url)``: the app on a free loopback port."""
     return _start_server

@@ -37,23 +37,19 @@ TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def page(start_server):
+def page(app_url):
     sync_api = pytest.importorskip("playwright.sync_api")
     exe = shutil.which("chromium")
     if exe is None:
         pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)")
-    demo, url = start_server()
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-            pg.set_default_timeout(TIMEOUT_MS)
-            pg.goto(url)
-            pg.get_by_role("tab", name="Medical").wait_for()
-            yield pg
-            browser.close()
-    finally:
-        demo.close()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(app_url)
+        pg.get_by_role("tab", name="Medical").wait_for()
+        yield pg
+        browser.close()
 
 
 def _open_tab(page, name: str) -> None:

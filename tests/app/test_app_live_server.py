@@ -29,14 +29,10 @@ AUTO = "auto (1–99 percentile)"
 
 
 @pytest.fixture(scope="module")
-def client(start_server):
+def client(app_url):
     from gradio_client import Client
 
-    demo, url = start_server()
-    try:
-        yield Client(url, verbose=False)
-    finally:
-        demo.close()
+    return Client(app_url, verbose=False)
 
 
 def _f(path):
