@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medseg.io.monai_readers import _is_dicom_file, _is_nifti
 
-__all__ = ["as_bool", "list_inputs", "list_labelled_inputs", "model_spacing", "shipped_weights"]
+__all__ = ["as_bool", "data_root", "list_inputs", "list_labelled_inputs", "model_spacing", "shipped_weights"]
 
 
 def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
@@ -38,7 +38,7 @@ def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict
             ".nii/.nii.gz files and/or DICOM series folders>"
         )
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames.sort()
         names = sorted(filenames)
         found += [os.path.join(dirpath, f) for f in names if _is_nifti(f)]
@@ -49,6 +49,13 @@ def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict
             f"no NIfTI files (.nii, .nii.gz) or DICOM series folders under {str(root)!r}"
         )
     return [{key: p} for p in sorted(found)]
+
+
+def data_root(dataset_dir: str | os.PathLike) -> str:
+    """The folder that output paths are made relative to (``SaveImaged(data_root_dir=...)``):
+    ``dataset_dir`` itself, or its parent folder when it names a single file."""
+    p = Path(dataset_dir).expanduser()
+    return str(p.parent if p.is_file() else p)
 
 
 def list_labelled_inputs(
