@@ -36,7 +36,8 @@ def street_segment(
         alpha: overlay opacity in [0, 1].
 
     Returns:
-        dict with ``overlay`` ``[H, W, 3]`` uint8, ``legend`` image of the classes present,
+        dict with ``overlay`` ``[H, W, 3]`` uint8, ``legend`` image of the classes present
+        (largest first),
         ``labels`` ``[H, W]`` uint8, ``shares`` (% of pixels per class, largest first) and
         ``info`` (model, backend, trained weights, inference seconds, size).
     """
@@ -59,7 +60,8 @@ def street_segment(
     size = inference_size(rgb.shape[0], rgb.shape[1], cfg)
     pred = predictor.predict_image(rgb, size=size)
     labels = np.asarray(pred.labels).astype(np.uint8)
-    present = [int(c) for c in np.unique(labels) if c < len(cfg.class_names)]
+    counts = np.bincount(labels.ravel(), minlength=len(cfg.class_names))[: len(cfg.class_names)]
+    present = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
     info = {
         "model": model,
         "backend": BACKENDS.get(backend, backend),
@@ -72,7 +74,9 @@ def street_segment(
         info["note"] = "untrained model (random weights): the classes are not meaningful"
     return {
         "overlay": overlay(rgb, labels, cfg.palette, alpha),
-        "legend": legend(cfg.class_names, cfg.palette, classes=present or None),
+        "legend": legend(
+            cfg.class_names, cfg.palette, classes=present or None, swatch=20, width=240
+        ),
         "labels": labels,
         "shares": class_shares(labels, cfg.class_names),
         "info": info,

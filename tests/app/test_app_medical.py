@@ -156,3 +156,35 @@ def test_segment_dicom_writes_seg(ct_small, tmp_path):
     # the download lands in a private temp folder, under a fixed name
     assert r["nifti"].endswith("mask.nii.gz")
     shutil.copy(r["nifti"], tmp_path / "copy.nii.gz")
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0, b > 0
+    s = a.sum() + b.sum()
+    return 1.0 if s == 0 else float(2 * (a & b).sum() / s)
+
+
+def test_dicom_seg_as_ground_truth(ct_small, tmp_path):
+    from medseg.io import load_volume, write_dicom_seg
+
+    vol = load_volume(str(ct_small))
+    gt = np.zeros(vol.array.shape, np.uint8)
+    gt[20:90, 30:100, 0] = 1  # (x = column, y = row) layout of medseg.io
+    seg_path = tmp_path / "gt_seg.dcm"
+    write_dicom_seg(gt, vol, seg_path, segment_labels=["brain"])
+    r = medical.medical_segment([ct_small], [seg_path], "axial", 0, "brain", model="unet_medical")
+    # independent: CT_small is axial LPS with identity orientation, so the displayed slice is
+    # the stored pixel grid (rows = y, columns = x): the GT transposed
+    shown = r["labels"]
+    assert r["summary"]["dice"] == pytest.approx(_dice(shown, gt[:, :, 0].T), abs=1e-4)
+
+
+def test_volume_ground_truth_gives_volume_dice(t1_nifti, t1_brain_nifti):
+    info, idx, _ = medical.medical_load([t1_nifti])
+    r = medical.medical_segment(
+        [t1_nifti], [t1_brain_nifti], info["plane"], idx, model="unet_medical", scope="whole volume"
+    )
+    pred = np.asarray(nib.load(r["nifti"]).dataobj)
+    gt = np.asarray(nib.load(str(t1_brain_nifti)).dataobj)
+    assert r["summary"]["dice_volume"] == pytest.approx(_dice(pred, gt), abs=1e-4)
+    assert r["summary"]["dice"] == pytest.approx(_dice(pred[:, :, idx], gt[:, :, idx]), abs=1e-4)
