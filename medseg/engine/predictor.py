@@ -57,6 +57,32 @@ def probs_to_labels(probs: torch.Tensor) -> torch.Tensor:
     return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(1)
 
 
+def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
+    """A ModelCfg from itself, a ``*.cfg.json`` file (``medseg export``) or a registry name."""
+    if isinstance(cfg, ModelCfg):
+        return cfg
+    p = Path(cfg)
+    if p.suffix == ".json" and p.is_file():
+        import dataclasses
+        import json
+
+        data = json.loads(p.read_text())
+        names = {f.name for f in dataclasses.fields(ModelCfg)}
+        data = {
+            k: (
+                tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+            )
+            for k, v in data.items()
+            if k in names
+        }
+        return ModelCfg(**data)
+    from ..models import get_model_cfg
+
+    return get_model_cfg(str(cfg))
+
+
 def _labels_dtype(num_classes: int):
     return np.uint8 if max(num_classes, 2) <= 255 else np.int64
 
@@ -144,24 +170,24 @@ class Predictor:
         Args:
             path: ``.onnx`` file written by :func:`medseg.export.export_onnx` (without
                 in-graph preprocessing).
-            cfg: the model's :class:`ModelCfg`, or a registry name to take it from.
+            cfg: the model's :class:`ModelCfg`, a registry name, or the ``<name>.cfg.json``
+                file ``medseg export`` writes next to the graph.
         """
-        if isinstance(cfg, str):
-            from ..models import get_model_cfg
-
-            cfg = get_model_cfg(cfg)
-        return cls(OrtRunner(path, threads=threads), cfg)
+        runner = OrtRunner(path, threads=threads)
+        if runner.session.get_inputs()[0].type != "tensor(float)":
+            raise ValueError(
+                f"{Path(path).name} takes {runner.session.get_inputs()[0].type} input: it was exported "
+                "with in-graph preprocessing; run it with onnxruntime directly, or export "
+                "without --with-preprocessing for the Predictor"
+            )
+        return cls(runner, _resolve_cfg(cfg))
 
     @classmethod
     def from_torchscript(
         cls, path: str | Path, cfg: ModelCfg | str, *, device: str = "cpu"
     ) -> Predictor:
         """A TorchScript file written by :func:`medseg.export.export_torchscript`."""
-        if isinstance(cfg, str):
-            from ..models import get_model_cfg
-
-            cfg = get_model_cfg(cfg)
-        return cls(TorchScriptRunner(path, device=device), cfg)
+        return cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
 
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:
@@ -306,6 +332,7 @@ class Predictor:
         batch_size: int = 16,
         postprocess: bool = True,
         return_probs: bool = False,
+        window: Sequence[int] | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Segment a 3-D volume slice by slice (axial), see :mod:`medseg.engine.volume`.
 
@@ -317,6 +344,8 @@ class Predictor:
             postprocess: keep the largest connected component of each foreground class and
                 fill holes.
             return_probs: also return the probabilities ``[C, *volume shape]``.
+            window: sliding-window patch ``(h, w)`` for each slice (Gaussian blending) instead
+                of one pass per slice; for slices larger than the model was trained on.
 
         Returns:
             ``mask`` with the source array's shape and layout (uint8), and the
@@ -331,4 +360,5 @@ class Predictor:
             batch_size=batch_size,
             postprocess=postprocess,
             return_probs=return_probs,
+            window=window,
         )

@@ -54,6 +54,7 @@ def predict_volume(
     batch_size: int = 16,
     postprocess: bool = True,
     return_probs: bool = False,
+    window: Sequence[int] | None = None,
 ):
     """See :meth:`medseg.engine.predictor.Predictor.predict_volume`."""
     cfg = predictor.cfg
@@ -82,7 +83,13 @@ def predict_volume(
     from .predictor import logits_to_probs, probs_to_labels
 
     for s in range(0, nz, max(1, int(batch_size))):
-        logits = predictor.logits(vol[s : s + batch_size].contiguous())
+        batch = vol[s : s + batch_size].contiguous()
+        if window is not None:
+            from .sliding import sliding_window_predict
+
+            logits = sliding_window_predict(predictor.logits, batch, roi_size=tuple(window))
+        else:
+            logits = predictor.logits(batch)
         if tuple(logits.shape[-2:]) != (nx, ny):
             logits = F.interpolate(logits, size=(nx, ny), mode="bilinear", align_corners=False)
         p = logits_to_probs(logits)

@@ -8,6 +8,9 @@ import torch
 from medseg.engine.backends import BACKENDS, make_runner
 from medseg.engine.predictor import Predictor
 
+# torch.jit's deprecation notice (TorchScript is still exported on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_runner_matches_eager(small_unet, backend):

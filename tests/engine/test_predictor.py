@@ -10,6 +10,9 @@ import torch.nn.functional as F
 from medseg.engine.predictor import Predictor
 from medseg.models import create_model
 
+# torch.jit's deprecation notice (TorchScript is still exported on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
 
 def _manual_probs(model, image, size=None):
     # Independent path: the ImageNet formula written out, then the model, then softmax.
@@ -150,3 +153,26 @@ def test_sliding_window_in_predict_image(small_unet):
     pred = Predictor.from_model(small_unet).predict_image(img, window=(32, 32))
     assert pred.labels.shape == (50, 70) and pred.probs.shape == (5, 50, 70)
     np.testing.assert_allclose(pred.probs.sum(0), 1.0, atol=1e-5)
+
+
+def test_from_onnx_with_cfg_json_and_preprocessing_graph_refused(small_unet, tmp_path, rgb_image):
+    import dataclasses
+    import json
+
+    from medseg.export import export_onnx
+
+    export_onnx(small_unet, tmp_path / "m.onnx", input_size=(32, 32), exporter="legacy")
+    (tmp_path / "m.cfg.json").write_text(json.dumps(dataclasses.asdict(small_unet.cfg)))
+    p = Predictor.from_onnx(tmp_path / "m.onnx", tmp_path / "m.cfg.json")
+    assert p.cfg == small_unet.cfg
+    ref = Predictor.from_model(small_unet).predict_image(rgb_image).probs
+    np.testing.assert_allclose(p.predict_image(rgb_image).probs, ref, atol=1e-4)
+    export_onnx(
+        small_unet,
+        tmp_path / "pre.onnx",
+        input_size=(32, 32),
+        exporter="legacy",
+        with_preprocessing=True,
+    )
+    with pytest.raises(ValueError, match="preprocessing"):
+        Predictor.from_onnx(tmp_path / "pre.onnx", small_unet.cfg)

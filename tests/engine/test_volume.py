@@ -118,3 +118,15 @@ def test_real_dicom_series(small_medical, ct5n_dir):
     vol = load_volume(ct5n_dir)
     mask = Predictor.from_model(small_medical).predict_volume(vol, batch_size=2)
     assert mask.shape == vol.array.shape and mask.dtype == np.uint8
+
+
+def test_sliding_window_per_slice(small_medical, blob_volume):
+    from medseg.engine.sliding import sliding_window_predict
+
+    p = Predictor.from_model(small_medical)
+    got = p.predict_volume(blob_volume, window=(16, 16), postprocess=False)
+    z = torch.tensor(_zscore(blob_volume.astype(np.float64)), dtype=torch.float32).permute(2, 0, 1)[
+        :, None
+    ]
+    ref = sliding_window_predict(small_medical, z, (16, 16)).argmax(1).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(got, ref)

@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from medseg.cli import main
 from medseg.models import create_model
+
+# torch.jit's deprecation notice (TorchScript is still exported on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
 def test_export_cli_all_formats(tmp_path, capsys):

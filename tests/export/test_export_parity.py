@@ -11,6 +11,9 @@ from conftest import HEAVY, SMALL_KW, small_model
 from medseg.export import export_onnx, export_torchscript
 from medseg.models import list_models
 
+# torch.jit's deprecation notice (TorchScript is still exported on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
 ATOL = 1e-4
 
 
