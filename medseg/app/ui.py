@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from . import examples, medical, street, tta, video
-from .common import BACKENDS, AppError, model_choices
+from .common import BACKENDS, AppError, model_choices, temp_dir
 
 log = logging.getLogger("medseg.app")
 
@@ -77,7 +78,28 @@ def guard(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def _png(label: str, **kw: Any) -> gr.Image:
     # Masks and overlays must stay lossless (Gradio's default output format is WebP).
-    return gr.Image(label=label, format="png", type="numpy", interactive=False, **kw)
+    return gr.Image(label=label, format="png", type="filepath", interactive=False, **kw)
+
+
+def _files(*arrays: np.ndarray | None) -> list[str | None]:
+    """Write output images as PNG files in a fresh request folder and return their paths.
+
+    Returning paths rather than arrays matters under load: Gradio caches arrays under a
+    content hash and rewrites that file in place, so two concurrent requests with identical
+    outputs could serve a half-written image; files are copied into its cache atomically.
+    """
+    from PIL import Image
+
+    out_dir = temp_dir("out-")
+    paths: list[str | None] = []
+    for i, a in enumerate(arrays):
+        if a is None:
+            paths.append(None)
+            continue
+        p = out_dir / f"image{i}.png"
+        Image.fromarray(np.ascontiguousarray(a)).save(p, compress_level=3)
+        paths.append(str(p))
+    return paths
 
 
 # --------------------------------------------------------------------------- medical
@@ -136,6 +158,7 @@ def build_medical_tab() -> None:
         if not scan_files:
             return None, gr.Slider(0, medical.MAX_SLICE_INDEX, value=0), None, gr.Radio()
         meta, idx, img = medical.medical_load(scan_files, plane)
+        (img,) = _files(img)
         plane = meta["plane"]
         n = meta["slices"][plane]
         slider = gr.Slider(0, max(1, n - 1), value=idx, step=1, interactive=n > 1)
@@ -151,6 +174,7 @@ def build_medical_tab() -> None:
         if not scan_files:
             return None, center, width
         img, c, w = medical.medical_preview(scan_files, plane, slice_index, window, center, width)
+        (img,) = _files(img)
         return img, round(c, 2), round(w, 2)
 
     @guard("Segmentation")
@@ -170,7 +194,8 @@ def build_medical_tab() -> None:
             scan_files, ground_truth, plane, slice_index, window, center, width, model, scope,
             backend,
         )  # fmt: skip
-        return r["windowed"], r["overlay"], r["mask_rgb"], r["summary"], r["nifti"], r["dicom_seg"]
+        images = _files(r["windowed"], r["overlay"], r["mask_rgb"])
+        return (*images, r["summary"], r["nifti"], r["dicom_seg"])
 
     load_out = [info, index, shown, plane]
     files.change(on_files, [files], load_out, api_name="medical_load")
@@ -214,7 +239,7 @@ def build_street_tab() -> None:
     @guard("Street segmentation")
     def on_run(image, model=street.DEFAULT_MODEL, backend="PyTorch", opacity=0.5):
         r = street.street_segment(image, model, backend, opacity)
-        return r["overlay"], r["legend"], r["shares"], r["info"]
+        return (*_files(r["overlay"], r["legend"]), r["shares"], r["info"])
 
     run.click(
         on_run, [image, model, backend, alpha], [over, leg, shares, info], api_name="street_segment"
@@ -291,7 +316,8 @@ def build_tta_tab() -> None:
     @guard("TTA comparison")
     def on_run(image, ground_truth=None, model=tta.DEFAULT_MODEL, backend="PyTorch"):
         r = tta.tta_compare(image, ground_truth, model, backend)
-        return r["plain"], r["tta"], r["uncertainty"], r["changed"], r["summary"]
+        images = _files(r["plain"], r["tta"], r["uncertainty"], r["changed"])
+        return (*images, r["summary"])
 
     run.click(
         on_run,
