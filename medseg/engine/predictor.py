@@ -216,6 +216,14 @@ class Predictor:
     def preprocess(self, image: np.ndarray, size: Sequence[int] | None = None) -> torch.Tensor:
         """One image → normalised ``[1, C_in, h, w]`` float32 (``(h, w) = size`` if given)."""
         img = self._channels(image)
+        if self.cfg.normalization == "imagenet" and img.dtype != np.uint8:
+            f = img.astype(np.float32)
+            if f.size and (f.min() < 0.0 or f.max() > 1.0):
+                # 16-bit or raw-valued input to an RGB model: stretch to [0, 1] (ImageNet
+                # statistics assume that range) instead of feeding values the model never saw.
+                lo, hi = float(f.min()), float(f.max())
+                f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
+            img = f
         x = normalize_for_model(img, self.cfg, channel_axis=-1)
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
         if size is not None and tuple(size) != tuple(t.shape[-2:]):

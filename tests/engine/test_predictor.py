@@ -176,3 +176,14 @@ def test_from_onnx_with_cfg_json_and_preprocessing_graph_refused(small_unet, tmp
     )
     with pytest.raises(ValueError, match="preprocessing"):
         Predictor.from_onnx(tmp_path / "pre.onnx", small_unet.cfg)
+
+
+def test_16bit_image_to_rgb_model_is_stretched(small_unet):
+    p = Predictor.from_model(small_unet)
+    g8 = np.random.default_rng(8).integers(0, 256, (12, 14), dtype=np.uint8)
+    g16 = g8.astype(np.uint16) * 257  # the same picture, 16-bit
+    a = p.predict_image(g16).probs
+    lo, hi = g8.min(), g8.max()
+    stretched = (g8.astype(np.float32) - lo) / (hi - lo)  # what the model should see, in [0, 1]
+    b = p.predict_image(np.stack([stretched] * 3, -1)).probs
+    np.testing.assert_allclose(a, b, atol=1e-5)
