@@ -63,7 +63,7 @@ def launch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def configure_queue(demo: Any, concurrency: int = 1, queue_size: int = 16) -> Any:
+def configure_queue(demo: Any, concurrency: int = 1, queue_size: int = 64) -> Any:
     """Bound work: ``concurrency`` requests per event at once, ``queue_size`` waiting."""
     if concurrency < 1 or queue_size < 1:
         raise ValueError("--concurrency and --queue-size must be >= 1")

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="requests processed at once per endpoint (default 1: CPU-bound models)",
     )
     p.add_argument(
-        "--queue-size", type=int, default=16, help="requests allowed to wait (default 16)"
+        "--queue-size", type=int, default=64, help="requests allowed to wait (default 64)"
     )
     p.add_argument("--quiet", action="store_true", help="less start-up output")
 

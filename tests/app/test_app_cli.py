@@ -33,7 +33,7 @@ def test_defaults_are_private(monkeypatch):
     assert kw["server_name"] == "127.0.0.1" and kw["server_port"] == 7860
     assert kw["share"] is False and kw["auth"] is None
     assert kw["max_file_size"] == "500mb"
-    assert a.concurrency == 1 and a.queue_size == 16
+    assert a.concurrency == 1 and a.queue_size == 64
 
 
 def test_gradio_host_environment(monkeypatch):
