@@ -144,3 +144,43 @@ def test_app_seg_carries_nothing_more(app_phi_run):
         pytest.skip("the model predicted an empty mask, so the app wrote no DICOM SEG")
     assert seg_leaks(seg) == []
     assert [x for x in app_phi_run["leaks"] if x[0].endswith("_seg.dcm")] == []
+
+
+@pytest.mark.timeout(400)
+def test_batch_cli_outputs_report_and_logs(tmp_path):
+    """``medseg predict --format both`` (NIfTI + DICOM SEG) on the probe and a broken probe."""
+    import subprocess
+    import sys
+
+    good = write_phi_series(tmp_path / "in" / "study")
+    write_phi_series(tmp_path / "in" / "broken", drop_position_of=2)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "medseg.cli",
+        "predict",
+        str(tmp_path / "in" / "study"),
+        str(tmp_path / "in" / "broken"),
+        "-o",
+        str(out),
+        "--format",
+        "both",
+        "--model",
+        "unet_medical",
+        "--no-pretrained",
+        "--model-arg",
+        "base_channels=4",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the broken probe fails, the other is ok
+    assert find_in_text(proc.stdout + proc.stderr) == []
+    rows = __import__("json").loads((out / "report.json").read_text())["cases"]
+    assert sorted(r["status"] for r in rows) == ["error", "ok"]
+    ok = next(r for r in rows if r["status"] == "ok")
+    assert any(o.endswith(".nii.gz") for o in ok["outputs"])
+    seg = [out / o for o in ok["outputs"] if o.endswith(".dcm")]
+    assert len(seg) == 1
+    assert seg_leaks(seg[0]) == []
+    # Everything in the output folder (file names, report, done records, masks, SEG).
+    assert scan_tree(out, skip_sha256={sha256(p) for p in good}) == []

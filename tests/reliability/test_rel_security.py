@@ -194,3 +194,59 @@ def test_traversal_zip_through_app(app_server, corpus):
             p for p in app_server.root.parent.rglob(f"*{name}") if app_server.tmp not in p.parents
         ]
         assert not escaped, escaped
+
+
+# ------------------------------------------------------------------ batch CLI output names
+def test_sanitize_id_on_hostile_names():
+    from medseg.engine.batch import sanitize_id
+
+    for name in ["../../etc/passwd", "..", ".", "a/b\\c", "x\x00y", "名前 (1).nii", "-rf *", ""]:
+        s = sanitize_id(name)
+        assert s and s not in (".", "..") and "/" not in s and "\\" not in s and "\x00" not in s
+        assert all(ch.isalnum() or ch in "._-" for ch in s), s
+
+
+@pytest.mark.timeout(400)
+def test_batch_cli_output_names_are_sanitised(corpus, tmp_path):
+    """Hostile file names and series descriptions never steer where outputs are written."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    inp = tmp_path / "in"
+    series = inp / "series (copy); $(touch pwned) & more"
+    series.mkdir(parents=True)
+    for f in sorted(case_path(corpus, _case(corpus, "series_ok_ct5n")).iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.SeriesDescription = "../../../escaped_series/..\\x"
+        ds.save_as(series / f.name)
+    Image.fromarray(np.full((24, 24), 90, np.uint8)).save(inp / "scan ü ..;|&.png")
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "medseg.cli",
+        "predict",
+        str(series),
+        str(inp / "scan ü ..;|&.png"),
+        "-o",
+        str(out),
+        "--model",
+        "unet_medical",
+        "--no-pretrained",
+        "--model-arg",
+        "base_channels=4",
+        "--quiet",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "pwned").exists()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and inp not in p.parents]
+    assert all(out in p.parents for p in written), written  # nothing outside the output folder
+    for p in out.iterdir():
+        if p.is_file():
+            assert all(ch.isalnum() or ch in "._-" for ch in p.name), p.name
+    assert not list(tmp_path.rglob("escaped_series*"))
