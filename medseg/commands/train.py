@@ -154,7 +154,7 @@ def build_loaders(recipe: dict[str, Any], train_ds, val_ds, seed: int = 0):
     val = torch.utils.data.DataLoader(
         val_ds,
         batch_size=vbs,
-        sampler=D.make_sampler(val_ds, shuffle=False),
+        sampler=D.make_sampler(val_ds, shuffle=False, pad=False),
         num_workers=workers,
     )
     return train, val

@@ -78,10 +78,37 @@ def broadcast_object(obj):
     return box[0]
 
 
-def make_sampler(dataset, shuffle: bool, seed: int = 0, drop_last: bool = False):
-    """``DistributedSampler`` under torch.distributed, else ``None`` (let the loader shuffle)."""
+class ShardSampler(torch.utils.data.Sampler):
+    """Indices ``rank, rank + world, ...``: every sample exactly once over all ranks.
+
+    For evaluation: ``DistributedSampler`` pads shards with repeated samples, which would
+    count those samples twice in dataset-level metrics.
+    """
+
+    def __init__(self, dataset, rank_: int | None = None, world: int | None = None):
+        self.n = len(dataset)
+        self.rank = rank() if rank_ is None else rank_
+        self.world = world_size() if world is None else world
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+def make_sampler(dataset, shuffle: bool, seed: int = 0, drop_last: bool = False, pad: bool = True):
+    """A per-rank sampler under torch.distributed, else ``None`` (let the loader shuffle).
+
+    Args:
+        dataset: the dataset.
+        shuffle, seed, drop_last: as for ``DistributedSampler`` (training).
+        pad: ``False`` for evaluation: a :class:`ShardSampler` (no repeated samples).
+    """
     if not is_distributed():
         return None
+    if not pad:
+        return ShardSampler(dataset)
     return torch.utils.data.distributed.DistributedSampler(
         dataset, shuffle=shuffle, seed=seed, drop_last=drop_last
     )

@@ -226,9 +226,17 @@ class Trainer:
     def train_one_epoch(self) -> dict[str, float]:
         """One pass over (at most ``max_steps_per_epoch`` batches of) the training loader."""
         self.model.train()
+        # Shuffle order and augmentation are a function of (seed, epoch, rank), so a resumed
+        # run continues exactly as an uninterrupted one would.
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
+        gen = getattr(self.train_loader, "generator", None)
+        if isinstance(gen, torch.Generator):
+            gen.manual_seed(self.cfg.seed + self.epoch)
+        torch.manual_seed(self.cfg.seed + 1000 * self.epoch + D.rank())
+        np.random.seed((self.cfg.seed + 1000 * self.epoch + D.rank()) % 2**32)
+        random.seed(self.cfg.seed + 1000 * self.epoch + D.rank())
         total, n_img, steps = 0.0, 0, 0
         t0 = time.perf_counter()
         it = iter(self.train_loader)
@@ -296,7 +304,7 @@ class Trainer:
     def validate(self) -> dict[str, Any]:
         """Dataset-level metrics on the validation loader (all-reduced under DDP)."""
         res = evaluate(
-            self.model,
+            D.unwrap(self.model),  # plain module: no DDP collectives per uneven eval shard
             self.val_loader,
             self.cfg.num_classes,
             ignore_index=self.cfg.ignore_index,
@@ -308,14 +316,19 @@ class Trainer:
         res.pop("scores")
         return res
 
-    def fit(self) -> list[dict[str, Any]]:
-        """Train up to ``epochs`` (continuing after :meth:`resume`); returns the history."""
+    def fit(self, max_epochs: int | None = None) -> list[dict[str, Any]]:
+        """Train up to ``epochs`` (continuing after :meth:`resume`); returns the history.
+
+        Args:
+            max_epochs: run at most this many epochs in this call (time-boxed sessions; the
+                schedule still spans ``config.epochs``, and :meth:`resume` continues it).
+        """
         c = self.cfg
+        stop_at = c.epochs if max_epochs is None else min(c.epochs, self.epoch + max_epochs)
         if D.is_main_process():
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(dataclasses.asdict(c), indent=1))
-        torch.manual_seed(c.seed + 1000 * self.epoch + D.rank())
-        while self.epoch < c.epochs:
+        while self.epoch < stop_at:
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": self.epoch + 1, "lr": self.lr}
             row.update(self.train_one_epoch())
