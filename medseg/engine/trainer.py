@@ -73,7 +73,7 @@ class TrainConfig:
     warmup_iters: int = 0
     plateau_factor: float = 0.5
     plateau_patience: int = 2
-    amp: str = "auto"
+    amp: str | bool = "auto"
     channels_last: bool = True
     grad_clip: float | None = None
     monitor: str = "miou"
@@ -102,8 +102,11 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def resolve_amp(amp: str, device: torch.device) -> str | None:
-    if amp in ("off", "none", None):
+def resolve_amp(amp: str | bool | None, device: torch.device) -> str | None:
+    """Autocast dtype name for ``amp`` on ``device`` (YAML turns ``off``/``on`` into bools)."""
+    if amp is True:
+        amp = "auto"
+    if amp in ("off", "none", None, False):
         return None
     if amp == "auto":
         if device.type == "cuda":
