@@ -88,6 +88,24 @@ def windowed_uint8(image: np.ndarray, center: float, width: float) -> np.ndarray
     return (apply_window(image, center, width) * 255.0 + 0.5).astype(np.uint8)
 
 
+def model_input_size(
+    shape: tuple[int, ...], spacing: tuple[float, float], cfg: Any
+) -> tuple[int, int] | None:
+    """``(h, w)`` that puts a slice of ``spacing`` (row, column mm) at the model's spacing.
+
+    ``None`` when the model has no spacing (pixels are used as they are) or when the slice
+    is already at it.
+    """
+    if cfg.spacing is None:
+        return None
+    h, w = int(shape[0]), int(shape[1])
+    size = (
+        max(int(cfg.divisor), round(h * spacing[0] / float(cfg.spacing[0]))),
+        max(int(cfg.divisor), round(w * spacing[1] / float(cfg.spacing[1]))),
+    )
+    return None if size == (h, w) else size
+
+
 def medical_load(files: Any, plane: str | None = None) -> tuple[dict[str, Any], int, np.ndarray]:
     """Load an upload: ``(info, middle slice index, windowed middle slice)``.
 
@@ -155,6 +173,7 @@ def medical_segment(
     predictor, trained = get_predictor(model, backend)
     cfg = get_model_cfg(model)
     arr = np.asarray(scan.volume.array)
+    spacing = pixel_spacing(scan, plane)
     if scope == "whole volume" and arr.ndim == 3:
         t0 = time.perf_counter()
         out = predictor.predict_volume(scan.volume)
@@ -162,13 +181,19 @@ def medical_segment(
         vol_labels = np.asarray(out[0] if isinstance(out, tuple) else out).reshape(arr.shape)
         labels = vol_labels.reshape(-1)[slice_indices(scan, int(index), plane)]
     else:
-        pred = predictor.predict_image(img)
+        # As volumes are (and as the model was trained): run at the model's pixel spacing,
+        # then clean the mask (largest component per class, holes filled).
+        pred = predictor.predict_image(img, size=model_input_size(img.shape, spacing, cfg))
         seconds = float(pred.seconds)
         labels = np.asarray(pred.labels)
+        if cfg.task == "medical":
+            from ..engine.postprocess import clean_mask
+
+            labels = clean_mask(labels)
         vol_labels = np.zeros(arr.shape, dtype=np.uint8)
         vol_labels.reshape(-1)[slice_indices(scan, int(index), plane)] = labels
     labels = labels.astype(np.uint8)
-    sx, sy = pixel_spacing(scan, plane)
+    sx, sy = spacing
     fg = binary_mask(labels)
     summary: dict[str, Any] = {
         "model": model,

@@ -199,10 +199,14 @@ def slice_indices(scan: Scan, index: int, plane: str) -> np.ndarray:
 
 
 def pixel_spacing(scan: Scan, plane: str) -> tuple[float, float]:
-    """In-plane spacing (mm) of a ``plane`` slice (product is what the area needs)."""
+    """``(row, column)`` spacing in mm of a displayed ``plane`` slice.
+
+    :func:`medseg.io.extract_slice` keeps the two other canonical axes ``a < b`` and shows
+    ``b`` down the rows and ``a`` across the columns.
+    """
     sp = scan.canonical_spacing
-    keep = [a for a in range(3) if a != PLANE_AXIS[plane]]
-    return sp[keep[0]], sp[keep[1]]
+    a, b = [ax for ax in range(3) if ax != PLANE_AXIS[plane]]
+    return sp[b], sp[a]
 
 
 def scan_info(scan: Scan) -> dict[str, Any]:
