@@ -34,6 +34,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_per_class_iou",
     "figure_to_array",
+    "write_report",
 ]
 
 _LAZY = {
@@ -41,6 +42,7 @@ _LAZY = {
     "plot_confusion_matrix": "plots",
     "plot_per_class_iou": "plots",
     "figure_to_array": "plots",
+    "write_report": "plots",
 }
 
 

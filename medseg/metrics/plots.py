@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix", "plot_per_class_iou", "figure_to_array", "normalize_confusion"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_per_class_iou",
+    "figure_to_array",
+    "normalize_confusion",
+    "write_report",
+]
 
 
 def _new_figure(size: tuple[float, float]) -> Any:
@@ -176,3 +182,34 @@ def figure_to_array(fig: Any) -> np.ndarray:
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
     return rgba[..., :3].copy()
+
+
+def write_report(
+    scores: Any,
+    out_dir: str | Path,
+    class_names: Sequence[str] | None = None,
+    colors: Sequence[Sequence[int]] | None = None,
+    prefix: str = "",
+) -> dict[str, Path]:
+    """Write the usual evaluation outputs of a :class:`~medseg.metrics.SegmentationScores`.
+
+    Files (in ``out_dir``, names prefixed by ``prefix``): ``metrics.json`` (``to_dict``),
+    ``table.txt`` (``format_table``), ``confusion.png`` (row-normalised) and ``iou.png``.
+
+    Returns:
+        ``{"json": path, "table": path, "confusion": path, "iou": path}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = class_names if class_names is not None else scores.class_names
+    paths = {
+        "json": out / f"{prefix}metrics.json",
+        "table": out / f"{prefix}table.txt",
+        "confusion": out / f"{prefix}confusion.png",
+        "iou": out / f"{prefix}iou.png",
+    }
+    paths["json"].write_text(scores.to_json(names) + "\n")
+    paths["table"].write_text(scores.format_table(names) + "\n")
+    plot_confusion_matrix(scores.confusion, names, paths["confusion"])
+    plot_per_class_iou(scores.iou, names, paths["iou"], miou=scores.miou, colors=colors)
+    return paths

@@ -49,3 +49,19 @@ def test_iou_bar_chart_png(tmp_path):
     widths = [p.get_width() for p in ax.patches]
     np.testing.assert_allclose(widths, np.nan_to_num(iou))
     assert any(t.get_text() == "n/a" for t in ax.texts)
+
+
+def test_write_report(tmp_path):
+    import json
+
+    from medseg.metrics import ConfusionMatrix, write_report
+
+    cm = ConfusionMatrix(3).update(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 255]))
+    s = cm.compute(["a", "b", "c"])
+    paths = write_report(s, tmp_path / "eval", colors=[(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    data = json.loads(paths["json"].read_text())
+    # a: 1/1 ; b: tp 1, fn 1 -> 1/2 ; c: predicted on b -> 0 ; mean 0.5
+    assert data["per_class"]["b"]["iou"] == 0.5 and data["miou"] == 0.5
+    assert "b" in paths["table"].read_text()
+    for k in ("confusion", "iou"):
+        assert Image.open(paths[k]).format == "PNG"
