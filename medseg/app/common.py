@@ -98,15 +98,17 @@ def model_choices(task: str) -> list[tuple[str, str]]:
 
 
 def default_model(task: str, preferred: str) -> str:
-    """``preferred`` if registered, else the first model of ``task``."""
+    """The model a dropdown starts on: ``preferred`` if trained, else the first trained model
+    of ``task``, else ``preferred`` (or the first registered one)."""
     from ..models import list_models
 
     names = list_models(task=task)
-    if preferred in names:
-        return preferred
     if not names:
         raise AppError(f"no {task} models are registered")
-    return names[0]
+    trained = [n for n in names if model_is_trained(n)]
+    if preferred in trained or (not trained and preferred in names):
+        return preferred
+    return trained[0] if trained else names[0]
 
 
 def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:

@@ -4,7 +4,8 @@ Nothing large is committed: the files are located in the packages that ship them
 test files, Debian ``insighttoolkit5-examples`` and ``opencv-doc``) and copied into a
 private temp folder (Gradio serves files only from its allowed folders). The short example
 video is generated here from a real street photo (a slow pan), so it needs no download.
-Missing packages simply mean fewer examples.
+Missing packages simply mean fewer examples. (MRIcron's
+``ch2`` pair comes from Debian ``mricron-data``.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .common import temp_dir
 
 ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+MRICRON = Path("/usr/share/mricron/templates")
 
 _LOCK = threading.Lock()
 _DIR: Path | None = None
@@ -55,6 +57,11 @@ def medical_examples() -> list[tuple[str, str, str | None]]:
         ("CT slice (pydicom CT_small.dcm)", _pydicom_file("CT_small.dcm"), None),
         ("MR slice (pydicom MR_small.dcm)", _pydicom_file("MR_small.dcm"), None),
         ("Brain T1 slice PNG (ITK BrainT1Slice.png)", ITK_DATA / "BrainT1Slice.png", None),
+        (
+            "T1 head volume NIfTI + brain mask (MRIcron ch2, held out from training)",
+            MRICRON / "ch2.nii.gz",
+            MRICRON / "ch2bet.nii.gz",
+        ),
         (
             "T1 head volume NIfTI + brain mask (ITK KmeansTest)",
             ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz",

@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from . import examples, medical, street, tta, video
-from .common import BACKENDS, AppError, model_choices, temp_dir
+from .common import BACKENDS, AppError, default_model, model_choices, temp_dir
 
 log = logging.getLogger("medseg.app")
 
@@ -129,7 +129,7 @@ def build_medical_tab() -> None:
                 width = gr.Number(label="Width", value=400)
             model = gr.Dropdown(
                 model_choices("medical"),
-                value=medical.DEFAULT_MODEL,
+                value=default_model("medical", medical.DEFAULT_MODEL),
                 label="Model",
             )
             scope = gr.Radio(list(medical.SCOPES), value=medical.SCOPES[0], label="Segment")
@@ -222,7 +222,11 @@ def build_street_tab() -> None:
             # A File, not an Image: Gradio's Image input decodes uploads before our checks
             # and answers a wrong file type with an opaque error.
             image = gr.File(label="Photo (PNG / JPEG)", elem_id="street_image")
-            model = gr.Dropdown(model_choices("street"), value=street.DEFAULT_MODEL, label="Model")
+            model = gr.Dropdown(
+                model_choices("street"),
+                value=default_model("street", street.DEFAULT_MODEL),
+                label="Model",
+            )
             backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
             alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
             run = gr.Button("Segment", variant="primary", elem_id="street_run")
@@ -255,7 +259,11 @@ def build_video_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1):
             vid = gr.Video(label="Video", sources=["upload"], elem_id="video_in")
-            model = gr.Dropdown(model_choices("street"), value=video.DEFAULT_MODEL, label="Model")
+            model = gr.Dropdown(
+                model_choices("street"),
+                value=default_model("street", video.DEFAULT_MODEL),
+                label="Model",
+            )
             backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")
             max_frames = gr.Slider(1, video.MAX_FRAMES, value=120, step=1, label="Max frames")
             run = gr.Button("Process video", variant="primary", elem_id="video_run")
@@ -296,7 +304,7 @@ def build_tta_tab() -> None:
             gt = gr.File(label="Ground-truth label PNG (optional)")
             model = gr.Dropdown(
                 model_choices("street") + model_choices("medical"),
-                value=tta.DEFAULT_MODEL,
+                value=default_model("street", tta.DEFAULT_MODEL),
                 label="Model",
             )
             backend = gr.Radio(list(BACKENDS), value="PyTorch", label="Backend")

@@ -83,9 +83,16 @@ def _shot(page, tab: str) -> Path:
     return path
 
 
-def test_medical_tab(page, t1_nifti):
+def test_medical_tab(page, t1_nifti, t1_brain_nifti):
+    from pathlib import Path
+
+    scan, gt = t1_nifti, t1_brain_nifti
+    held_out = Path("/usr/share/mricron/templates")
+    if (held_out / "ch2.nii.gz").is_file() and (held_out / "ch2bet.nii.gz").is_file():
+        scan, gt = held_out / "ch2.nii.gz", held_out / "ch2bet.nii.gz"
     _open_tab(page, "Medical")
-    _upload(page, "med_files", t1_nifti)
+    _upload(page, "med_files", scan)
+    _upload(page, "med_gt", gt)
     _output_image(page, "med_windowed")  # loading shows the middle slice
     page.locator("#med_run").click()
     overlay = _output_image(page, "med_overlay")

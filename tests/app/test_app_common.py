@@ -127,3 +127,13 @@ def test_temp_dirs_are_bounded(monkeypatch):
     made = [common.temp_dir("t-") for _ in range(5)]
     assert [d.exists() for d in made] == [False, False, True, True, True]
     assert len({d.parent for d in made}) == 1
+
+
+def test_default_model_prefers_trained(monkeypatch):
+    trained = {"unet"}
+    monkeypatch.setattr(common, "model_is_trained", lambda n: n in trained)
+    assert common.default_model("street", "lraspp_mobilenet_v3") == "unet"
+    trained.add("lraspp_mobilenet_v3")
+    assert common.default_model("street", "lraspp_mobilenet_v3") == "lraspp_mobilenet_v3"
+    trained.clear()
+    assert common.default_model("street", "lraspp_mobilenet_v3") == "lraspp_mobilenet_v3"
