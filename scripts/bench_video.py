@@ -136,6 +136,10 @@ def run(
         s = process_video(
             src, tmp / f"pipe_{backend}.webm", seg, size=size, batch_size=batch_size, hud=True
         )
+        # batch 1: does batching pay on this backend, and what latency without it
+        s1 = process_video(
+            src, tmp / f"pipe1_{backend}.webm", seg, size=size, batch_size=1, hud=True
+        )
         seq_fps = n_seq / t_seq
         rows.append(
             {
@@ -147,6 +151,8 @@ def run(
                 "speedup": round(s.mean_fps / seq_fps, 2),
                 "latency_ms_p50": s.latency_ms_p50,
                 "latency_ms_p90": s.latency_ms_p90,
+                "pipeline_b1_fps": s1.mean_fps,
+                "latency_b1_ms_p50": s1.latency_ms_p50,
             }
         )
         print(rows[-1], flush=True)
@@ -182,15 +188,16 @@ def to_markdown(result: dict) -> str:
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
         "One run each; `sequential` = tutorial-style per-frame loop on the same backend.",
         "",
-        "| backend | frames | model only (fps) | sequential loop (fps) | pipeline (fps) | "
-        "speed-up | latency p50 / p90 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| backend | frames | model only, batch 1 (fps) | sequential loop (fps) | "
+        f"pipeline, batch {m['batch_size']} (fps) | speed-up | latency p50 / p90 (ms) | "
+        "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['backend']} | {r['frames']} | {r['model_only_fps']} | {r['sequential_fps']} "
             f"| {r['pipeline_fps']} | {r['speedup']}× | {r['latency_ms_p50']:.0f} / "
-            f"{r['latency_ms_p90']:.0f} |"
+            f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} |"
         )
     f = result.get("flicker")
     if f:
