@@ -74,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser, *, legend_default: bool = False) -
         p.add_argument("--legend", action="store_true", help="draw a legend of the classes shown")
     p.add_argument("--no-hud", action="store_true", help="no FPS / latency counter on frames")
     p.add_argument("--codec", choices=("vp8", "vp9", "mjpg"), help="default from the extension")
+    p.add_argument(
+        "--output-height",
+        type=int,
+        help="write overlays/masks at this height (aspect kept) when the video is taller; "
+        "encoding HD frames costs more than segmenting them",
+    )
     p.add_argument("--masks-dir", help="write per-frame label maps (uint8 PNG, train IDs)")
     p.add_argument("--json", help="write per-frame class pixel shares (JSON Lines)")
     p.add_argument("--summary-json", help="write the final summary as JSON")
@@ -150,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             legend=args.legend,
             hud=not args.no_hud,
             codec=args.codec,
+            output_height=args.output_height,
             masks_dir=args.masks_dir,
             json_path=args.json,
             threaded=not args.sequential,

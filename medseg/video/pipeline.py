@@ -62,6 +62,16 @@ def auto_size(height: int, width: int, cfg) -> tuple[int, int]:
     return target, w
 
 
+def _output_size(output_height: int | None, info: VideoInfo) -> tuple[int, int]:
+    """``(W, H)`` of the written frames: the video's, or ``output_height`` at its aspect."""
+    if output_height is None or output_height >= info.height:
+        return info.width, info.height
+    if output_height < 8:
+        raise ValueError(f"output_height must be at least 8, got {output_height}")
+    w = max(8, int(round(info.width * output_height / info.height)))
+    return w, int(output_height)
+
+
 def _parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
     if size is None:
         return info.height, info.width
@@ -75,11 +85,12 @@ def _parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
     return h, w
 
 
-def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_frames):
+def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_frames, out_wh):
     """Yield :class:`_Frame` s: every ``stride``-th frame, at most ``max_frames``."""
     import cv2
 
     h, w = size_hw
+    native = (info.width, info.height)
     frame, src, out = first, 0, 0
     while frame is not None and (max_frames is None or out < max_frames):
         t = time.perf_counter()
@@ -94,6 +105,8 @@ def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_fra
             rgb = cv2.resize(
                 rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             )
+        if out_wh != native:  # smaller output: resize once here, overlay and encode less
+            frame = cv2.resize(frame, out_wh, interpolation=cv2.INTER_AREA)
         yield _Frame(out, src, frame, rgb, t)
         out += 1
         for _ in range(stride - 1):  # grab() skips the colour conversion of dropped frames
@@ -221,6 +234,7 @@ def process_video(
     legend: bool = False,
     hud: bool = False,
     codec: str | None = None,
+    output_height: int | None = None,
     masks_dir: str | os.PathLike | None = None,
     json_path: str | os.PathLike | None = None,
     threaded: bool = True,
@@ -239,7 +253,8 @@ def process_video(
         size: ``(H, W)`` frames are resized to for inference; ``"auto"`` = the model's input
             height at the frame's aspect ratio (see :func:`auto_size`); ``None`` = the
             frame's own size.
-            Masks and overlays are always at the video's size (labels upsampled nearest).
+            Masks and overlays are at the video's size (or ``output_height``), labels
+            upsampled nearest.
         batch_size: frames per inference call (full batches except the last, so results
             do not depend on timing).
         smooth: EMA weight of the past probabilities in ``[0, 1)``; 0 = off.
@@ -250,6 +265,9 @@ def process_video(
         legend: draw the classes present, largest first, top-right.
         hud: draw a live FPS / latency counter top-left.
         codec: ``"vp8"``, ``"vp9"`` or ``"mjpg"``; default from the extension.
+        output_height: write overlays (and masks) at this height, keeping the aspect ratio,
+            when the video is taller: encoding a 1080p overlay costs far more than
+            segmenting it at 256 px. ``None`` = the video's size.
         masks_dir: write each frame's label map as ``frame_000000.png`` (uint8 train IDs).
         json_path: write JSON Lines, one object per frame with its class pixel shares.
         threaded: overlap decoding, inference and encoding (``False``: one after another).
@@ -285,10 +303,11 @@ def process_video(
     sink = stages = None
     try:
         size_hw = _parse_size(size, info, seg.cfg)
+        out_wh = _output_size(output_height, info)
         out_fps = info.fps / stride
         if output_path is not None:
-            width = info.width * (2 if side_by_side else 1)
-            sink = VideoSink(output_path, (width, info.height), out_fps, codec)
+            width = out_wh[0] * (2 if side_by_side else 1)
+            sink = VideoSink(output_path, (width, out_wh[1]), out_fps, codec)
         if masks_dir is not None:
             Path(masks_dir).mkdir(parents=True, exist_ok=True)
         if json_path is not None:
@@ -309,7 +328,7 @@ def process_video(
         if info.frame_count > 0:
             total = -(-info.frame_count // stride)
             total = min(total, max_frames) if max_frames else total
-        frames = _read(cap, first, info, size_hw, stride, max_frames)
+        frames = _read(cap, first, info, size_hw, stride, max_frames, out_wh)
         run = _run_threaded if threaded else _run_sequential
         t0 = time.perf_counter()
         interrupted = False

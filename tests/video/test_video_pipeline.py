@@ -252,3 +252,16 @@ def test_sample_video(tmp_path, vt):
     # a real photo, moving: not flat, and consecutive frames differ
     assert back[0].std() > 20
     assert np.abs(back[0].astype(int) - back[5].astype(int)).mean() > 2
+
+
+def test_output_height(tmp_path, vt, shapes_video, tiny_model):
+    s = process_video(
+        shapes_video, tmp_path / "o.avi", tiny_model, output_height=30, masks_dir=tmp_path / "m"
+    )
+    assert s.output_size == (48, 30)  # 97 * 30 / 61 = 47.7
+    back = vt.read_video(tmp_path / "o.avi")
+    assert len(back) == vt.N and back[0].shape == (30, 48, 3)
+    assert _masks(tmp_path / "m")[0].shape == (30, 48)
+    # taller than the video: unchanged
+    s = process_video(shapes_video, None, tiny_model, output_height=500)
+    assert s.frames == vt.N
