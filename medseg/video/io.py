@@ -14,6 +14,7 @@ H.264 is not available: the OpenCV pip wheels ship FFmpeg without an H.264 encod
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,9 @@ class VideoSink:
                 "not open (is the folder writable? try --codec mjpg with an .avi file)"
             )
         self.frames = 0
+        # write/close from different threads (a second Ctrl-C while the writer thread still
+        # runs) must not release the encoder under a frame being encoded
+        self._lock = threading.Lock()
 
     def write(self, frame_bgr: np.ndarray) -> None:
         """Append one ``[H, W, 3]`` uint8 BGR frame of the size given at construction."""
@@ -187,14 +191,18 @@ class VideoSink:
             frame_bgr = cv2.copyMakeBorder(
                 frame_bgr, 0, self.out_size[1] - h, 0, self.out_size[0] - w, cv2.BORDER_REPLICATE
             )
-        self._writer.write(np.ascontiguousarray(frame_bgr))
-        self.frames += 1
+        with self._lock:
+            if self._writer is None:
+                raise ValueError(f"{self.path} is already closed")
+            self._writer.write(np.ascontiguousarray(frame_bgr))
+            self.frames += 1
 
     def close(self) -> None:
         """Finish the container (idempotent); a partial video stays playable."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        with self._lock:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
 
     def __enter__(self) -> VideoSink:
         return self
