@@ -241,6 +241,11 @@ def medical_segment(
             seg = str(seg_path)
         else:
             summary["dicom_seg"] = "not written: the mask is empty"
+    # the numbers a reader looks for first, then the settings
+    first = ("dice", "dice_volume", "foreground_area_mm2", "foreground_volume_ml", "seconds")
+    summary = {k: summary[k] for k in first if k in summary} | {
+        k: v for k, v in summary.items() if k not in first
+    }
     return {
         "windowed": shown,
         "overlay": overlay_fn(shown, labels, cfg.palette, 0.45, skip_classes=(0, 255)),
