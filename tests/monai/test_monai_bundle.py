@@ -25,17 +25,37 @@ def test_metadata_matches_model_cfg():
 
     meta = json.loads(METADATA.read_text())
     cfg = get_model_cfg("unet_medical")
-    for key in (
+    # the keys the MONAI bundle specification makes mandatory, plus what this project asks for
+    mandatory = (
         "version",
         "monai_version",
         "pytorch_version",
-        "required_packages_version",
-        "intended_use",
-        "data_source",
-        "license",
+        "numpy_version",
+        "optional_packages_version",
+        "task",
+        "description",
+        "authors",
+        "copyright",
         "network_data_format",
+    )
+    for key in (*mandatory, "required_packages_version", "intended_use", "data_source", "license"):
+        assert key in meta and meta[key] not in ("", None), key
+    fmt_keys = {
+        "type",
+        "format",
+        "modality",
+        "num_channels",
+        "spatial_shape",
+        "dtype",
+        "value_range",
+        "is_patch_data",
+        "channel_def",
+    }
+    for spec in (
+        *meta["network_data_format"]["inputs"].values(),
+        *meta["network_data_format"]["outputs"].values(),
     ):
-        assert meta[key], key
+        assert fmt_keys <= set(spec)
     assert "medseg" in meta["required_packages_version"]
     inp = meta["network_data_format"]["inputs"]["image"]
     out = meta["network_data_format"]["outputs"]["pred"]
