@@ -200,9 +200,22 @@ def build_medical_tab() -> None:
     load_out = [info, index, shown, plane]
     files.change(on_files, [files], load_out, api_name="medical_load")
     plane.input(on_load, [files, plane], load_out, api_name=False)
+
+    @guard("Showing the slice")
+    def on_custom(scan_files, plane, slice_index, center, width):
+        # typing a center or width switches the window to "custom"
+        img, c, w = on_preview(scan_files, plane, slice_index, medical.CUSTOM_WINDOW, center, width)
+        return img, gr.Dropdown(value=medical.CUSTOM_WINDOW)
+
     preview_in = [files, plane, index, preset, center, width]
-    index.release(on_preview, preview_in, [shown, center, width], api_name="medical_preview")
-    preset.input(on_preview, preview_in, [shown, center, width], api_name=False)
+    preview_out = [shown, center, width]
+    # always_last: while the slider is dragged only the latest position is rendered
+    index.input(
+        on_preview, preview_in, preview_out, api_name="medical_preview", trigger_mode="always_last"
+    )
+    preset.input(on_preview, preview_in, preview_out, api_name=False)
+    for box in (center, width):
+        box.submit(on_custom, [files, plane, index, center, width], [shown, preset], api_name=False)
     run.click(
         on_segment,
         [files, gt, plane, index, preset, center, width, model, scope, backend],
