@@ -107,9 +107,9 @@ def build_medical_tab() -> None:
     ex = examples.medical_examples()
     gr.Markdown(
         "Upload a **DICOM** file, several files of one series or a **.zip** of it, a "
-        "**NIfTI** volume, or a **PNG/JPEG** slice. Optional: a ground-truth mask (same "
-        "geometry; non-zero = foreground) to get Dice. Nothing identifying the patient is "
-        "shown; only modality, shape and spacing."
+        "**NIfTI** volume, or a **PNG/JPEG** slice. Optional ground truth for Dice: a DICOM "
+        "SEG of the series, or a mask with the scan's geometry (non-zero = foreground). "
+        "Nothing identifying the patient is shown; only modality, shape and spacing."
     )
     with gr.Row():
         with gr.Column(scale=1):
