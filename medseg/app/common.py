@@ -138,6 +138,16 @@ def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:
         return _PREDICTORS[key], pretrained
 
 
+def warm_up(pairs: Iterable[tuple[str, str]]) -> None:
+    """Build the predictors for ``(model, backend)`` pairs now (ONNX export included), so the
+    first request does not pay for it. Failures are logged, never raised."""
+    for name, backend in pairs:
+        try:
+            get_predictor(name, backend)
+        except Exception as e:  # a missing backend must not stop the server
+            log.warning("warm-up of %s on %s failed: %s", name, backend, e)
+
+
 # --------------------------------------------------------------------------- uploads
 _TEMP_ROOT: Path | None = None
 _TEMP_LOCK = threading.Lock()

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 log = logging.getLogger("medseg.app")
@@ -70,6 +71,21 @@ def configure_queue(demo: Any, concurrency: int = 1, queue_size: int = 64) -> An
     return demo.queue(default_concurrency_limit=int(concurrency), max_size=int(queue_size))
 
 
+def _warm_up_defaults() -> None:
+    from . import medical, street
+    from .common import default_model, warm_up
+
+    try:
+        pairs = [
+            (default_model("medical", medical.DEFAULT_MODEL), medical.DEFAULT_BACKEND),
+            (default_model("street", street.DEFAULT_MODEL), "PyTorch"),
+        ]
+    except Exception as e:  # never let the warm-up thread fail loudly
+        log.warning("warm-up skipped: %s", e)
+        return
+    warm_up(pairs)
+
+
 def main(args: argparse.Namespace) -> int:
     """Build and launch the app (blocks until the server stops)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -83,5 +99,9 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     demo = configure_queue(build_app(), args.concurrency, args.queue_size)
+    import gradio as gr
+
+    if isinstance(demo, gr.Blocks) and not getattr(args, "no_warm_up", False):
+        threading.Thread(target=_warm_up_defaults, name="medseg-warm-up", daemon=True).start()
     demo.launch(**kwargs)
     return 0

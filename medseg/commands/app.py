@@ -52,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--queue-size", type=int, default=64, help="requests allowed to wait (default 64)"
     )
     p.add_argument("--quiet", action="store_true", help="less start-up output")
+    p.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="do not build the default models in the background at start-up",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
