@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=60.0, help="hard wall-time cap")
     ap.add_argument("--eval-scenes", type=int, default=100)
     ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--init", help="start from these weights (a state dict): stage-2 training")
     ap.add_argument("--figure", default="docs/img/street_leuven.png")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -134,6 +135,8 @@ def main(argv=None) -> int:
         ds = SyntheticStreets(args.steps * args.batch, seed=0, transforms=tf)
         g = torch.Generator().manual_seed(args.seed)
         dl = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True, generator=g)
+        if args.init:
+            model.load_state_dict(torch.load(args.init, weights_only=True))
         weight = class_weights()
         model = model.to(memory_format=torch.channels_last).train()
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
