@@ -14,6 +14,7 @@ T1_BRAIN = ITK_DATA / "KmeansTest_T1RawSkullStrip.nii.gz"
 BUNDLE = Path(__file__).resolve().parents[2] / "configs" / "brain_extraction"
 INFERENCE = BUNDLE / "configs" / "inference.yaml"
 EVALUATE = BUNDLE / "configs" / "evaluate.yaml"
+TRAIN = BUNDLE / "configs" / "train.yaml"
 METADATA = BUNDLE / "configs" / "metadata.json"
 SPACING = (2.0, 2.0)
 

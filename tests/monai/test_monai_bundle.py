@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai_helpers import EVALUATE, INFERENCE, METADATA, SPACING, reference_contract
+from monai_helpers import EVALUATE, INFERENCE, METADATA, SPACING, TRAIN, reference_contract
 
 
 def _run(config_file, **override):
@@ -170,6 +170,30 @@ def test_evaluate_dice_equals_dice_of_written_masks(tmp_path, t1_pair, test_unet
     label = np.asarray(nib.load(t1_pair / "labels" / "t1.nii.gz").dataobj) > 0
     dice = 2 * (mask & label).sum() / (mask.sum() + label.sum())
     assert float(value) == pytest.approx(dice, abs=1e-12)
+
+
+def test_train_config_fine_tunes_and_writes_a_loadable_checkpoint(tmp_path, t1_pair):
+    from medseg.models import create_model, get_model_cfg
+
+    if not get_model_cfg("unet_medical").has_pretrained:
+        pytest.skip("fine-tuning starts from the shipped unet_medical weights")
+    out = tmp_path / "run"
+    _run(
+        [str(INFERENCE), str(TRAIN)],
+        dataset_dir=str(t1_pair),
+        output_dir=str(out),
+        epochs=2,
+        slices_per_volume=2,
+        patch_size=[48, 48],
+    )
+    trained = create_model("unet_medical", weights=out / "model.pt")  # a plain state dict
+    start = create_model("unet_medical", pretrained=True)
+    changed = [
+        k
+        for k, v in trained.state_dict().items()
+        if v.is_floating_point() and not torch.equal(v, start.state_dict()[k])
+    ]
+    assert "outc.weight" in changed and "inc.0.weight" in changed
 
 
 def test_empty_dataset_dir_error_is_actionable(tmp_path):
