@@ -1,6 +1,6 @@
 """Whole-pipeline video benchmark: decode + infer + overlay + encode, frames per second.
 
-Usage: python scripts/bench_video.py [--backends onnxruntime,torch] [--frames 100]
+Usage: python scripts/bench_video.py [--backends onnxruntime,torch] [--frames 80] [--repeats 3]
        [--threads 2] [--out docs/bench_video.md]
 
 Compares, on the same model, backend, input video and output codec (VP8 .webm):
@@ -11,8 +11,9 @@ Compares, on the same model, backend, input video and output codec (VP8 .webm):
   alone, argmax, colour it class by class, blend, write, repeat.
 
 The input is a 256×512 street video made from the opencv-doc Leuven photos
-(:func:`medseg.video.samples.make_sample_video`), so the model runs at 256×512 in both. One
-run of each, after a short warm-up; the ratio is measured in the same process, back to back.
+(:func:`medseg.video.samples.make_sample_video`), so the model runs at 256×512 in both. After a
+short warm-up the runs alternate ``--repeats`` times in one process and medians are reported,
+so a change in the load of a shared machine hits both sides.
 Absolute FPS depend on the load of the machine (say so when you quote them).
 """
 
@@ -102,12 +103,13 @@ def run(
     *,
     model: str = "lraspp_mobilenet_v3",
     backends: tuple[str, ...] = ("onnxruntime",),
-    frames: int = 100,
+    frames: int = 80,
     size: tuple[int, int] = (256, 512),
     threads: int = 2,
     batch_size: int = 4,
     workdir: str | Path | None = None,
     smooth_check: bool = True,
+    repeats: int = 3,
 ) -> dict:
     """Run the benchmark; returns ``{"rows": [...], "meta": {...}}`` (FPS, ratios)."""
     import cv2
@@ -132,27 +134,49 @@ def run(
         tutorial_loop(src, tmp / "warm_seq.webm", pred.runner, cfg, size, max_frames=8)
         process_video(src, tmp / "warm_pipe.webm", seg, size=size, max_frames=8)
         model_fps = _model_only_fps(pred.runner, size)
-        n_seq, t_seq = tutorial_loop(src, tmp / f"seq_{backend}.webm", pred.runner, cfg, size)
-        s = process_video(
-            src, tmp / f"pipe_{backend}.webm", seg, size=size, batch_size=batch_size, hud=True
-        )
-        # batch 1: does batching pay on this backend, and what latency without it
-        s1 = process_video(
-            src, tmp / f"pipe1_{backend}.webm", seg, size=size, batch_size=1, hud=True
-        )
-        seq_fps = n_seq / t_seq
+        # `repeats` alternations of the three runs, back to back, so a change in the load of
+        # the shared machine hits all of them; medians are reported
+        seq, pipe, pipe1 = [], [], []
+        for r in range(repeats):
+            n_seq, t_seq = tutorial_loop(src, tmp / f"seq_{backend}.webm", pred.runner, cfg, size)
+            seq.append(n_seq / t_seq)
+            pipe.append(
+                process_video(
+                    src,
+                    tmp / f"pipe_{backend}.webm",
+                    seg,
+                    size=size,
+                    batch_size=batch_size,
+                    hud=True,
+                )
+            )
+            # batch 1: does batching pay on this backend, and what latency without it
+            pipe1.append(
+                process_video(
+                    src, tmp / f"pipe1_{backend}.webm", seg, size=size, batch_size=1, hud=True
+                )
+            )
+            print(
+                f"{backend} run {r + 1}/{repeats}: sequential {seq[-1]:.1f} fps, pipeline "
+                f"{pipe[-1].mean_fps:.1f} fps (batch 1: {pipe1[-1].mean_fps:.1f})",
+                flush=True,
+            )
+        seq_fps = statistics.median(seq)
+        pipe_fps = statistics.median(s.mean_fps for s in pipe)
         rows.append(
             {
                 "backend": backend,
-                "frames": s.frames,
+                "frames": pipe[0].frames,
+                "runs": repeats,
                 "model_only_fps": round(model_fps, 1),
                 "sequential_fps": round(seq_fps, 1),
-                "pipeline_fps": s.mean_fps,
-                "speedup": round(s.mean_fps / seq_fps, 2),
-                "latency_ms_p50": s.latency_ms_p50,
-                "latency_ms_p90": s.latency_ms_p90,
-                "pipeline_b1_fps": s1.mean_fps,
-                "latency_b1_ms_p50": s1.latency_ms_p50,
+                "pipeline_fps": round(pipe_fps, 1),
+                "speedup": round(pipe_fps / seq_fps, 2),
+                "speedup_per_run": [round(p.mean_fps / q, 2) for p, q in zip(pipe, seq)],
+                "latency_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe),
+                "latency_ms_p90": statistics.median(s.latency_ms_p90 for s in pipe),
+                "pipeline_b1_fps": round(statistics.median(s.mean_fps for s in pipe1), 1),
+                "latency_b1_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe1),
             }
         )
         print(rows[-1], flush=True)
@@ -186,17 +210,20 @@ def to_markdown(result: dict) -> str:
         f"{m['loadavg_1min']:.1f} during the run: the machine was shared), model "
         f"`{m['model']}` ({'trained' if m['pretrained'] else 'random'} weights), "
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
-        "One run each; `sequential` = tutorial-style per-frame loop on the same backend.",
+        "Medians of `runs` back-to-back alternations (sequential, pipeline, pipeline batch 1); "
+        "`sequential` = tutorial-style per-frame loop on the same backend; speed-up = "
+        "median pipeline / median sequential (per-run ratios in brackets).",
         "",
-        "| backend | frames | model only, batch 1 (fps) | sequential loop (fps) | "
+        "| backend | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
         f"pipeline, batch {m['batch_size']} (fps) | speed-up | latency p50 / p90 (ms) | "
         "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['backend']} | {r['frames']} | {r['model_only_fps']} | {r['sequential_fps']} "
-            f"| {r['pipeline_fps']} | {r['speedup']}× | {r['latency_ms_p50']:.0f} / "
+            f"| {r['backend']} | {r['frames']} × {r['runs']} | {r['model_only_fps']} | {r['sequential_fps']} "
+            f"| {r['pipeline_fps']} | {r['speedup']}× ({', '.join(map(str, r['speedup_per_run']))}) "
+            f"| {r['latency_ms_p50']:.0f} / "
             f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} |"
         )
     f = result.get("flicker")
@@ -221,7 +248,8 @@ def main() -> None:
     ap.add_argument(
         "--backends", default="onnxruntime", help="comma-separated, e.g. onnxruntime,torch"
     )
-    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--frames", type=int, default=80)
+    ap.add_argument("--repeats", type=int, default=3, help="alternations (medians reported)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--out", help="write the markdown table here (e.g. docs/bench_video.md)")
@@ -232,6 +260,7 @@ def main() -> None:
         frames=args.frames,
         threads=args.threads,
         batch_size=args.batch_size,
+        repeats=args.repeats,
     )
     md = to_markdown(result)
     print(md)
