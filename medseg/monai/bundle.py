@@ -11,7 +11,14 @@ from pathlib import Path
 
 from medseg.io.monai_readers import _is_dicom_file, _is_nifti
 
-__all__ = ["as_bool", "data_root", "list_inputs", "list_labelled_inputs", "model_spacing", "shipped_weights"]
+__all__ = [
+    "as_bool",
+    "data_root",
+    "list_inputs",
+    "list_labelled_inputs",
+    "model_spacing",
+    "shipped_weights",
+]
 
 
 def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
