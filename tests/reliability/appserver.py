@@ -27,10 +27,17 @@ def free_port() -> int:
 class AppServer:
     """One ``medseg app`` process (``start`` → ``client`` … → ``stop``)."""
 
-    def __init__(self, root: Path, *extra_args: str, auth: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        *extra_args: str,
+        auth: tuple[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.root = Path(root)
         self.extra = list(extra_args)
         self.auth = auth
+        self.env = dict(env or {})
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/"
         self.proc: subprocess.Popen | None = None
@@ -49,6 +56,7 @@ class AppServer:
             OMP_NUM_THREADS="1",
         )
         env.pop("MEDSEG_AUTH", None)
+        env.update(self.env)
         cmd = [sys.executable, "-m", "medseg.cli", "app", "--host", HOST, "--port", str(self.port)]
         if self.auth:
             cmd += ["--auth", ":".join(self.auth)]
