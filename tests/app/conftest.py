@@ -148,3 +148,14 @@ def _start_server(concurrency: int = 2, queue_size: int = 32, **launch) -> tuple
         except OSError:
             time.sleep(0.2)
     return demo, url
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the measurements app tests recorded (``record_property("app_report", line)``).
+
+    Worker output is hidden under pytest-xdist; user properties travel with the reports.
+    """
+    for rep in terminalreporter.stats.get("passed", []):
+        for key, value in getattr(rep, "user_properties", []):
+            if key == "app_report":
+                terminalreporter.write_line(str(value))
