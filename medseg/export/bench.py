@@ -266,7 +266,7 @@ BACKEND_COLUMNS = (
     ("fps", "FPS", ".1f"),
     ("speedup", "× eager", ".2f"),
     ("rss_mb", "+RSS MB", ".0f"),
-    ("max_abs_diff", "max |Δ| logits", ".1e"),
+    ("max_abs_diff", "max abs Δ logits", ".1e"),
 )
 TTA_COLUMNS = (
     ("model", "model", ""),
@@ -275,7 +275,7 @@ TTA_COLUMNS = (
     ("loop_ms", "loop ms", ".1f"),
     ("batched_ms", "batched ms", ".1f"),
     ("speedup", "speed-up", ".2f"),
-    ("max_abs_diff", "max |Δ| probs", ".1e"),
+    ("max_abs_diff", "max abs Δ probs", ".1e"),
 )
 
 
@@ -368,7 +368,7 @@ def run_suite(
     if any(not r["pretrained"] for r in rows):
         lines += [
             "Rows with random weights (no shipped weights at the time): latency is the same, "
-            "`max |Δ|` of int8 is not an accuracy figure.",
+            "`max abs Δ` of int8 is not an accuracy figure.",
             "",
         ]
     if tta_rows:
