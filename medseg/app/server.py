@@ -60,6 +60,9 @@ def launch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "auth": auth,
         "max_file_size": args.max_file_size,
         "show_error": True,
+        # Gradio's run history would keep uploads/results of past runs in the browser (and
+        # offers to push them to a Hugging Face bucket): off for an app that sees scans.
+        "run_history": False,
         "quiet": bool(getattr(args, "quiet", False)),
     }
 

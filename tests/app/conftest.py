@@ -136,6 +136,7 @@ def _start_server(concurrency: int = 2, queue_size: int = 32, **launch) -> tuple
         quiet=True,
         show_error=True,
         max_file_size="20mb",
+        run_history=False,
     )
     kwargs.update(launch)
     demo.launch(**kwargs)

@@ -32,6 +32,7 @@ def test_defaults_are_private(monkeypatch):
     kw = server.launch_kwargs(a)
     assert kw["server_name"] == "127.0.0.1" and kw["server_port"] == 7860
     assert kw["share"] is False and kw["auth"] is None
+    assert kw["run_history"] is False  # no past scans kept in the browser
     assert kw["max_file_size"] == "500mb"
     assert a.concurrency == 1 and a.queue_size == 64
 
