@@ -80,27 +80,58 @@ def _scripts_dir(arg: str | None) -> Path:
     return Path(__file__).resolve().parents[2] / "scripts"
 
 
-def run_helper(path: Path, quick: bool) -> str:
-    """Import ``path`` by file location, call its ``run()``, return markdown (or captured text)."""
+def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
+    """Import ``path`` by file location and return its markdown.
+
+    Calls ``run()`` (with the :data:`QUICK_KW` settings it accepts when ``quick``) and the
+    module's ``format_markdown`` / ``to_markdown``; a script with only ``main(argv)`` is called
+    with ``--out <tmp>`` (plus ``--reps 1`` / ``--threads N`` where its source shows those
+    options) and its output file, or else its printed output, is returned.
+    """
+    import tempfile
+
     spec = importlib.util.spec_from_file_location(f"medseg_bench_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     fn = getattr(mod, "run", None)
-    if fn is None:
-        raise RuntimeError(f"{path.name} has no run() function")
-    params = inspect.signature(fn).parameters
-    kw = {k: v for k, v in QUICK_KW.items() if k in params} if quick else {}
     buf = io.StringIO()
-    with redirect_stdout(buf):
-        res = fn(**kw)
-    for fmt in ("format_markdown", "to_markdown"):
-        if hasattr(mod, fmt) and res is not None:
-            return getattr(mod, fmt)(res)
-    if isinstance(res, str):
-        return res
-    if isinstance(res, dict) and "markdown" in res:
-        return res["markdown"]
-    return "```\n" + (buf.getvalue().strip() or repr(res)) + "\n```\n"
+    if fn is not None:
+        params = inspect.signature(fn).parameters
+        kw = {k: v for k, v in QUICK_KW.items() if k in params} if quick else {}
+        if threads and "threads" in params:
+            kw["threads"] = threads
+        with redirect_stdout(buf):
+            res = fn(**kw)
+        for fmt in ("format_markdown", "to_markdown"):
+            if hasattr(mod, fmt) and res is not None:
+                return getattr(mod, fmt)(res)
+        if isinstance(res, str):
+            return res
+        if isinstance(res, dict) and "markdown" in res:
+            return res["markdown"]
+        return "```\n" + (buf.getvalue().strip() or repr(res)) + "\n```\n"
+    main = getattr(mod, "main", None)
+    if main is None or not inspect.signature(main).parameters:
+        raise RuntimeError(f"{path.name} has neither run() nor main(argv)")
+    source = path.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.md"
+        argv = ["--out", str(out)]
+        if quick and '"--reps"' in source:
+            argv += ["--reps", "1"]
+        if threads and '"--threads"' in source:
+            argv += ["--threads", str(threads)]
+        with redirect_stdout(buf):
+            rc = main(argv)
+        if rc:
+            raise RuntimeError(f"{path.name} exited with {rc}")
+        if out.is_file():
+            lines = out.read_text().splitlines()
+            return (
+                "\n".join(lines[1:] if lines and lines[0].startswith("# ") else lines).strip()
+                + "\n"
+            )
+    return "```\n" + buf.getvalue().strip() + "\n```\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             print(f"running {fname} ...", file=sys.stderr)
             try:
-                sections += [run_helper(path, args.quick), ""]
+                sections += [run_helper(path, args.quick, args.threads), ""]
             except Exception as e:  # noqa: BLE001 - one failing helper must not lose the others
                 msg = f"{fname} failed: {type(e).__name__}: {e}"
                 print(msg, file=sys.stderr)

@@ -46,6 +46,16 @@ def test_bench_all_runs_helpers_and_skips_missing(tmp_path, monkeypatch):
         "def format_markdown(res):\n    return f'| n |\\n|---|\\n| {res[\"n\"]} |\\n'\n"
     )
     (scripts / "bench_video.py").write_text("def run():\n    raise RuntimeError('boom')\n")
+    (scripts / "bench_training.py").write_text(
+        "import argparse\n"
+        "def main(argv=None):\n"
+        "    ap = argparse.ArgumentParser()\n"
+        '    ap.add_argument("--reps", type=int, default=3)\n'
+        '    ap.add_argument("--out")\n'
+        "    a = ap.parse_args(argv)\n"
+        "    open(a.out, 'w').write(f'# Training\\n\\nreps={a.reps}\\n')\n"
+        "    return 0\n"
+    )
     out_md = tmp_path / "BENCHMARKS.md"
     p = argparse.ArgumentParser()
     bench_cmd.add_arguments(p)
@@ -74,6 +84,11 @@ def test_bench_all_runs_helpers_and_skips_missing(tmp_path, monkeypatch):
     text = out_md.read_text()
     assert "| unet_medical | torch | 32x32 |" in text
     assert "| 10 |" in text  # the helper ran with the --quick settings it accepts
-    assert "bench_training.py not found" in text
+    assert (
+        "reps=1" in text and "\n# Training" not in text
+    )  # main(argv) fallback, quick, own title dropped
+    (scripts / "bench_training.py").unlink()
+    assert bench_cmd.run(args) == 0
+    assert "bench_training.py not found" in out_md.read_text()
     assert "bench_video.py failed: RuntimeError: boom" in text
     assert (tmp_path / "inf.md").read_text().startswith("# Inference benchmarks")
