@@ -42,12 +42,11 @@ def main(argv: list[str] | None = None) -> Path:
         EnsureChannelFirstd,
         FillHolesd,
         KeepLargestConnectedComponentd,
-        LoadImaged,
         Orientationd,
         SaveImage,
     )
 
-    from medseg.io.monai_readers import MedsegReader
+    from medseg.io.monai_readers import MedsegLoadImaged
     from medseg.models import create_model
     from medseg.transforms.dictionary import CTWindowd
 
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> Path:
     #    MONAI's own transforms
     preprocess = Compose(
         [
-            LoadImaged("image", reader=MedsegReader(series_uid="largest"), image_only=True),
+            MedsegLoadImaged("image", series_uid="largest"),  # LoadImaged, medseg reader only
             EnsureChannelFirstd("image"),
             Orientationd("image", axcodes="RAS", labels=None),
             CTWindowd("image", window=args.window),

@@ -27,9 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from monai.config import KeysCollection
 from monai.data import ImageReader
+from monai.transforms import LoadImage, LoadImaged
 
-__all__ = ["MedsegDicomReader", "MedsegNiftiReader", "MedsegReader", "register_readers"]
+__all__ = [
+    "MedsegDicomReader",
+    "MedsegLoadImage",
+    "MedsegLoadImaged",
+    "MedsegNiftiReader",
+    "MedsegReader",
+    "register_readers",
+]
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
@@ -86,6 +95,7 @@ class MedsegReader(ImageReader):
         super().__init__()
         self.series_uid = series_uid
         self.dtype = dtype
+        self.last_error: Exception | None = None
 
     # ------------------------------------------------------------------ ImageReader API
     def verify_suffix(self, filename: Sequence[os.PathLike | str] | os.PathLike | str) -> bool:
@@ -98,17 +108,20 @@ class MedsegReader(ImageReader):
 
     def read(self, data: Sequence[os.PathLike | str] | os.PathLike | str, **kwargs: Any):
         """Load each path as a :class:`~medseg.io.Volume` (one, or a list for several paths)."""
-        from medseg.io import load_volume
+        from medseg.io import MedsegIOError, load_volume
 
+        self.last_error = None
         names = [data] if isinstance(data, (str, os.PathLike)) else list(data)
         vols = []
-        for n in names:
-            name = os.fspath(n)
-            if not self._accepts(name):
-                from medseg.io import MedsegIOError
-
-                raise MedsegIOError(name, f"{type(self).__name__} reads {self._what()}")
-            vols.append(load_volume(name, series_uid=self.series_uid))
+        try:
+            for n in names:
+                name = os.fspath(n)
+                if not self._accepts(name):
+                    raise MedsegIOError(name, f"{type(self).__name__} reads {self._what()}")
+                vols.append(load_volume(name, series_uid=self.series_uid))
+        except Exception as e:  # kept for MedsegLoadImage, which re-raises it as it is
+            self.last_error = e
+            raise
         return vols[0] if len(vols) == 1 else vols
 
     def get_data(self, img) -> tuple[np.ndarray, dict]:
@@ -165,6 +178,84 @@ class MedsegNiftiReader(MedsegReader):
 
     def _what(self) -> str:
         return "NIfTI files (.nii, .nii.gz)"
+
+
+class MedsegLoadImage(LoadImage):
+    """``LoadImage`` that reads with a medseg reader only, and raises medseg's own errors.
+
+    MONAI's ``LoadImage(reader=...)`` quietly falls back to its other readers when the named
+    one fails; for a folder holding two DICOM series that means MONAI's ``PydicomReader`` may
+    stack both into one volume. Here the medseg reader is the only reader, and its
+    :class:`~medseg.io.MedsegIOError` (e.g. "2 series found; choose one with series_uid=...")
+    reaches the caller unchanged.
+
+    Args:
+        reader: a :class:`MedsegReader` (or subclass) instance; default ``MedsegReader(series_uid)``.
+        series_uid: passed to the default reader (``"largest"`` or a SeriesInstanceUID).
+        image_only, dtype, ensure_channel_first, **kwargs: as for MONAI's ``LoadImage``.
+    """
+
+    def __init__(
+        self,
+        reader: MedsegReader | None = None,
+        series_uid: str | None = None,
+        image_only: bool = True,
+        dtype: Any = np.float32,
+        ensure_channel_first: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        reader = reader if reader is not None else MedsegReader(series_uid=series_uid)
+        if not isinstance(reader, MedsegReader):
+            raise TypeError(f"reader must be a MedsegReader instance, got {type(reader).__name__}")
+        super().__init__(
+            reader=reader,
+            image_only=image_only,
+            dtype=dtype,
+            ensure_channel_first=ensure_channel_first,
+            **kwargs,
+        )
+        self.readers = [reader]
+
+    def __call__(self, filename, reader=None):  # type: ignore[override]
+        try:
+            return super().__call__(filename, reader)
+        except RuntimeError:
+            err = self.readers[-1].last_error
+            if err is not None:
+                raise err from None
+            raise
+
+
+class MedsegLoadImaged(LoadImaged):
+    """Dictionary version of :class:`MedsegLoadImage` (no fallback to MONAI's readers).
+
+    Args:
+        keys: keys holding paths.
+        reader, series_uid, image_only, dtype, ensure_channel_first: see :class:`MedsegLoadImage`.
+        allow_missing_keys: don't raise if a key is missing.
+        **kwargs: other ``LoadImaged`` arguments (``meta_keys``, ``overwriting``, ...).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        reader: MedsegReader | None = None,
+        series_uid: str | None = None,
+        image_only: bool = True,
+        dtype: Any = np.float32,
+        ensure_channel_first: bool = False,
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            keys,
+            image_only=image_only,
+            dtype=dtype,
+            ensure_channel_first=ensure_channel_first,
+            allow_missing_keys=allow_missing_keys,
+            **kwargs,
+        )
+        self._loader = MedsegLoadImage(reader, series_uid, image_only, dtype, ensure_channel_first)
 
 
 _NAMES = {

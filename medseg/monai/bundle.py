@@ -49,7 +49,7 @@ def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict
         dirnames.sort()
         names = sorted(filenames)
         found += [os.path.join(dirpath, f) for f in names if _is_nifti(f)]
-        if any(_is_dicom_file(os.path.join(dirpath, f)) for f in names if f != "DICOMDIR"):
+        if _holds_dicom(dirpath, names):
             found.append(dirpath)
     if not found:
         raise FileNotFoundError(
@@ -58,11 +58,22 @@ def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict
     return [{key: p} for p in sorted(found)]
 
 
+def _holds_dicom(dirpath: str | os.PathLike, names: list[str] | None = None) -> bool:
+    names = sorted(os.listdir(dirpath)) if names is None else names
+    return any(_is_dicom_file(os.path.join(dirpath, f)) for f in names if f != "DICOMDIR")
+
+
 def data_root(dataset_dir: str | os.PathLike) -> str:
-    """The folder that output paths are made relative to (``SaveImaged(data_root_dir=...)``):
-    ``dataset_dir`` itself, or its parent folder when it names a single file."""
+    """The folder that output paths are made relative to (``SaveImaged(data_root_dir=...)``).
+
+    MONAI names an output after the input's parent folder relative to this root, so it is
+    ``dataset_dir`` itself, or its parent when ``dataset_dir`` is itself an input (one NIfTI
+    file, or a folder of DICOM files): the mask then lands in ``output_dir``, not beside it.
+    """
     p = Path(dataset_dir).expanduser()
-    return str(p.parent if p.is_file() else p)
+    if p.is_file() or (p.is_dir() and _holds_dicom(p)):
+        return str(p.parent)
+    return str(p)
 
 
 def list_labelled_inputs(

@@ -62,6 +62,21 @@ def ct5n(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mixed_series(tmp_path_factory, ct5n) -> Path:
+    """One folder holding two real CT series: CT5N (5 files) and CT2 (4 files)."""
+    from pydicom.data import get_testdata_files
+
+    ct2 = get_testdata_files("dicomdirtests/77654033/CT2/*")
+    if not ct2:
+        pytest.skip("pydicom test files dicomdirtests/77654033/CT2 not found")
+    out = tmp_path_factory.mktemp("mixed") / "two_series"
+    shutil.copytree(ct5n, out)
+    for f in ct2:
+        shutil.copy(f, out / f"ct2_{Path(f).name}")
+    return out
+
+
+@pytest.fixture(scope="session")
 def test_unet_ckpt(tmp_path_factory, t1_crop) -> Path:
     """A ``unet_medical`` state dict whose output varies across the image.
 

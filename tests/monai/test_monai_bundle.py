@@ -196,6 +196,23 @@ def test_train_config_fine_tunes_and_writes_a_loadable_checkpoint(tmp_path, t1_p
     assert "outc.weight" in changed and "inc.0.weight" in changed
 
 
+def test_dicom_folder_as_dataset_dir_and_series_choice(tmp_path, mixed_series):
+    from medseg.io import MedsegIOError, load_volume
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError) as info:
+        _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out))
+    cause = info.value
+    while cause.__cause__ is not None and not isinstance(cause, MedsegIOError):
+        cause = cause.__cause__
+    assert isinstance(cause, MedsegIOError) and "series_uid" in str(cause)
+    _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out), series_uid="largest")
+    mask = nib.load(out / "two_series_mask.nii.gz")  # inside output_dir, named after the folder
+    vol = load_volume(mixed_series, series_uid="largest")
+    assert mask.shape == vol.shape
+    np.testing.assert_allclose(mask.affine, vol.affine, atol=1e-4)
+
+
 def test_empty_dataset_dir_error_is_actionable(tmp_path):
     with pytest.raises(RuntimeError) as info:
         _run(

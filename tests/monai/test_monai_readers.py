@@ -12,6 +12,8 @@ from monai.transforms import Compose, EnsureChannelFirstd, LoadImage, LoadImaged
 
 from medseg.io.monai_readers import (
     MedsegDicomReader,
+    MedsegLoadImage,
+    MedsegLoadImaged,
     MedsegNiftiReader,
     MedsegReader,
     register_readers,
@@ -102,3 +104,25 @@ def test_several_paths_stack_as_channels(t1_crop):
     arr, meta = MedsegReader().get_data(MedsegReader().read([t1_crop, t1_crop]))
     assert arr.shape == (2, 72, 64, 40) and meta["original_channel_dim"] == 0
     np.testing.assert_array_equal(arr[0], arr[1])
+
+
+def test_strict_loader_raises_medseg_error_instead_of_falling_back(mixed_series):
+    from medseg.io import MedsegIOError
+
+    with pytest.raises(MedsegIOError, match="2 series found") as info:
+        MedsegLoadImage()(str(mixed_series))
+    assert "Routine Brain" in str(info.value)  # the error lists the series to choose from
+    with pytest.raises(MedsegIOError, match="2 series found"):
+        MedsegLoadImaged("image")({"image": str(mixed_series)})
+    img = MedsegLoadImaged("image", series_uid="largest")({"image": str(mixed_series)})["image"]
+    assert img.shape == (16, 16, 5)  # CT5N, the larger series
+    # MONAI's own LoadImage(reader=...) swallows the reader's error and tries its other readers
+    loader = LoadImage(reader=MedsegReader(), image_only=True)
+    assert len(loader.readers) > 1
+
+
+def test_strict_loader_rejects_non_medseg_reader():
+    from monai.data import NibabelReader
+
+    with pytest.raises(TypeError, match="MedsegReader"):
+        MedsegLoadImage(reader=NibabelReader())
