@@ -163,7 +163,11 @@ class Predictor:
 
     @classmethod
     def from_onnx(
-        cls, path: str | Path, cfg: ModelCfg | str, *, threads: int | None = None
+        cls,
+        path: str | Path,
+        cfg: ModelCfg | str | Path | None = None,
+        *,
+        threads: int | None = None,
     ) -> Predictor:
         """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
 
@@ -171,7 +175,8 @@ class Predictor:
             path: ``.onnx`` file written by :func:`medseg.export.export_onnx` (without
                 in-graph preprocessing).
             cfg: the model's :class:`ModelCfg`, a registry name, or the ``<name>.cfg.json``
-                file ``medseg export`` writes next to the graph.
+                file ``medseg export`` writes next to the graph; default: the cfg that
+                :func:`medseg.export.export_onnx` stores in the graph's metadata.
         """
         runner = OrtRunner(path, threads=threads)
         if runner.session.get_inputs()[0].type != "tensor(float)":
@@ -180,6 +185,15 @@ class Predictor:
                 "with in-graph preprocessing; run it with onnxruntime directly, or export "
                 "without --with-preprocessing for the Predictor"
             )
+        if cfg is None:
+            from ..export.onnx import read_cfg
+
+            cfg = read_cfg(path)
+            if cfg is None:
+                raise ValueError(
+                    f"{Path(path).name} carries no medseg ModelCfg metadata; pass cfg= (a "
+                    "ModelCfg, a registry name or a .cfg.json file)"
+                )
         return cls(runner, _resolve_cfg(cfg))
 
     @classmethod

@@ -131,6 +131,7 @@ def export_onnx(
                     dynamic_axes=axes if dynamic else None,
                     do_constant_folding=True,
                 )
+        _embed_cfg(tmp, cfg, with_preprocessing=with_preprocessing, layout=layout)
         tmp.replace(path)
     finally:
         if tmp.exists():
@@ -150,6 +151,50 @@ def export_onnx(
     if diff is not None and diff > atol:
         raise RuntimeError(f"ONNX Runtime output differs from PyTorch by {diff:.3g} > {atol}")
     return {"path": str(path), "opset": opset, "exporter": exporter, "max_abs_diff": diff}
+
+
+def _embed_cfg(path: Path, cfg, *, with_preprocessing: bool, layout: str) -> None:
+    """Store the model's ModelCfg (JSON) in the graph's metadata, so a deployment (and
+    :meth:`Predictor.from_onnx`, :func:`quantize_onnx_int8`) needs no other file."""
+    import dataclasses
+    import json
+
+    import onnx
+
+    m = onnx.load(str(path))
+    props = {
+        "medseg_cfg": json.dumps(dataclasses.asdict(cfg)),
+        "medseg_input": f"uint8 {layout} image"
+        if with_preprocessing
+        else "float32 NCHW normalised",
+    }
+    onnx.helper.set_model_props(m, props)
+    onnx.save(m, str(path))
+
+
+def read_cfg(path: str | Path):
+    """The :class:`ModelCfg` stored in an ONNX file by :func:`export_onnx`, or ``None``."""
+    import json
+
+    import onnx
+
+    from ..models import ModelCfg
+
+    m = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in m.metadata_props}
+    if "medseg_cfg" not in props:
+        return None
+    data = json.loads(props["medseg_cfg"])
+    return ModelCfg(
+        **{
+            k: (
+                tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+            )
+            for k, v in data.items()
+        }
+    )
 
 
 def verify_onnx(

@@ -107,7 +107,8 @@ def quantize_onnx_int8(
         out_path: where to write the int8 QDQ graph (single file).
         calibration_images: ``[H, W, 3]`` uint8 RGB or ``[H, W]`` images (real or
             :func:`synthetic_calibration`); normalised with ``cfg`` like the predictor.
-        cfg: the model's :class:`ModelCfg` (required for normalisation).
+        cfg: the model's :class:`ModelCfg` (normalisation); default: the one
+            :func:`~medseg.export.export_onnx` stored in the graph's metadata.
         size: resize calibration images to ``(h, w)`` (default: keep their size).
         per_channel: per-output-channel weight scales (better accuracy for convolutions).
 
@@ -124,7 +125,14 @@ def quantize_onnx_int8(
     )
 
     if cfg is None:
-        raise ValueError("quantize_onnx_int8 needs cfg= (the model's ModelCfg) to normalise images")
+        from .onnx import read_cfg
+
+        cfg = read_cfg(onnx_path)
+    if cfg is None:
+        raise ValueError(
+            f"{Path(onnx_path).name} carries no medseg ModelCfg (not exported by medseg); "
+            "pass cfg= (the model's ModelCfg) to normalise the calibration images"
+        )
     if len(calibration_images) == 0:
         raise ValueError("need at least one calibration image")
     onnx_path, out_path = Path(onnx_path), Path(out_path)

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import HEAVY, SMALL_KW, small_model
+from medseg_export_models import HEAVY, SMALL_KW, small_model
 
 from medseg.export import export_onnx, export_torchscript
 from medseg.models import list_models
@@ -28,7 +28,7 @@ def _ort(path):
 
 
 def test_every_registered_model_is_covered():
-    assert set(list_models()) <= set(SMALL_KW), "add new models to tests/export/conftest.py"
+    assert set(list_models()) <= set(SMALL_KW), "add new models to tests/export/medseg_export_models.py"
 
 
 @pytest.mark.parametrize("name", _params(sorted(SMALL_KW)))

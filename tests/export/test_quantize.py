@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import small_model
+from medseg_export_models import small_model
 
 from medseg.export import export_onnx, quantize_onnx_int8
 from medseg.export.quantize import synthetic_calibration
@@ -52,9 +52,12 @@ def test_int8_graph_is_qdq_per_channel_and_runs(tmp_path):
 def test_quantize_needs_cfg_and_images(tmp_path):
     m = small_model("unet")
     export_onnx(m, tmp_path / "f.onnx", input_size=(16, 16), exporter="legacy", verify=False)
-    with pytest.raises(ValueError, match="cfg"):
+    bare = onnx.load(str(tmp_path / "f.onnx"))
+    del bare.metadata_props[:]  # a graph exported by something else: no cfg inside
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ValueError, match="cfg="):
         quantize_onnx_int8(
-            tmp_path / "f.onnx", tmp_path / "q.onnx", [np.zeros((16, 16, 3), np.uint8)]
+            tmp_path / "bare.onnx", tmp_path / "q.onnx", [np.zeros((16, 16, 3), np.uint8)]
         )
     with pytest.raises(ValueError, match="calibration"):
         quantize_onnx_int8(tmp_path / "f.onnx", tmp_path / "q.onnx", [], cfg=m.cfg)
@@ -77,3 +80,17 @@ def test_int8_accuracy_on_trained_street_model():
     # exact figure on more scenes; the default back-end stays fp32 unless it is within 1)
     assert r["delta_miou"] > -3.0
     assert r["agreement"] > 0.95
+
+
+def test_cfg_travels_in_onnx_metadata(tmp_path):
+    from medseg.engine.predictor import Predictor
+    from medseg.export.onnx import read_cfg
+
+    m = small_model("unet_medical")
+    export_onnx(m, tmp_path / "f.onnx", input_size=(32, 32), exporter="legacy", verify=False)
+    assert read_cfg(tmp_path / "f.onnx") == m.cfg
+    calib = [np.random.default_rng(i).normal(size=(32, 32)).astype(np.float32) for i in range(2)]
+    quantize_onnx_int8(tmp_path / "f.onnx", tmp_path / "q.onnx", calib)  # cfg from the metadata
+    assert read_cfg(tmp_path / "q.onnx") == m.cfg
+    p = Predictor.from_onnx(tmp_path / "q.onnx")
+    assert p.cfg == m.cfg and p.predict_image(calib[0]).labels.shape == (32, 32)
