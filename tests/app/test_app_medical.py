@@ -214,3 +214,16 @@ def test_shipped_model_segments_held_out_brain():
     assert r["summary"]["dice_volume"] > 0.8
     # brain volume of an adult head: roughly 1.0-1.8 L
     assert 900 < r["summary"]["foreground_volume_ml"] < 2000
+    # slice mode (the shown slice alone, resampled to the model's 2 mm) agrees with the GT too
+    r2 = medical.medical_segment([t1], [bet], "axial", idx if info["plane"] == "axial" else 90)
+    assert r2["summary"]["dice"] > 0.8
+
+
+def test_model_input_size_hand_worked():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(spacing=(2.0, 2.0), divisor=16)
+    assert medical.model_input_size((256, 200), (1.0, 0.5), cfg) == (128, 50)
+    assert medical.model_input_size((10, 10), (1.0, 1.0), cfg) == (16, 16)  # at least divisor
+    assert medical.model_input_size((64, 64), (2.0, 2.0), cfg) is None  # already there
+    assert medical.model_input_size((64, 64), (1.0, 1.0), SimpleNamespace(spacing=None)) is None
