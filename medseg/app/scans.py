@@ -45,6 +45,8 @@ class Scan:
 
 
 _CACHE: OrderedDict[tuple, Scan] = OrderedDict()
+#: memory the cache of loaded scans may hold (slider moves reuse them)
+CACHE_BYTES = 1 << 30
 _CACHE_LOCK = threading.Lock()
 
 
@@ -134,7 +136,10 @@ def load_scan(files: Any) -> Scan:
     )
     with _CACHE_LOCK:
         _CACHE[key] = scan
-        while len(_CACHE) > 4:
+        # keep at most 4 scans and about 1 GiB of voxels (the newest always stays)
+        while len(_CACHE) > 1 and (
+            len(_CACHE) > 4 or sum(s.volume.array.nbytes for s in _CACHE.values()) > CACHE_BYTES
+        ):
             _CACHE.popitem(last=False)
     return scan
 

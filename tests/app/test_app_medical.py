@@ -227,3 +227,15 @@ def test_model_input_size_hand_worked():
     assert medical.model_input_size((10, 10), (1.0, 1.0), cfg) == (16, 16)  # at least divisor
     assert medical.model_input_size((64, 64), (2.0, 2.0), cfg) is None  # already there
     assert medical.model_input_size((64, 64), (1.0, 1.0), SimpleNamespace(spacing=None)) is None
+
+
+def test_scan_cache_is_bounded(ct_small, mr_small, brain_png, monkeypatch):
+    from medseg.app import scans
+
+    monkeypatch.setattr(scans, "_CACHE", scans.OrderedDict())
+    monkeypatch.setattr(scans, "CACHE_BYTES", 70_000)  # CT_small alone is 128*128*4 = 65 kB
+    a = scans.load_scan([ct_small])
+    assert scans.load_scan([ct_small]) is a  # a second look is served from the cache
+    scans.load_scan([mr_small])  # 16 kB: both would be 81 kB > 70 kB -> CT evicted
+    assert len(scans._CACHE) == 1
+    assert scans.load_scan([ct_small]) is not a
