@@ -92,3 +92,11 @@ def test_bench_all_runs_helpers_and_skips_missing(tmp_path, monkeypatch):
     assert "bench_training.py not found" in out_md.read_text()
     assert "bench_video.py failed: RuntimeError: boom" in text
     assert (tmp_path / "inf.md").read_text().startswith("# Inference benchmarks")
+
+
+def test_bench_parser_defaults_to_every_sub_benchmark():
+    p = argparse.ArgumentParser()
+    bench_cmd.add_arguments(p)
+    assert p.parse_args([]).what in (None, [])
+    assert p.parse_args(["--all", "--quick", "--threads", "2"]).all
+    assert p.parse_args(["tta", "int8"]).what == ["tta", "int8"]
