@@ -197,11 +197,16 @@ def test_cli_under_torchrun_shards_cases(tree, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun not installed next to the interpreter")
+    import socket
+
+    with socket.socket() as s:  # a free port: other distributed tests may run in parallel
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     out = tmp_path / "dist"
     cmd = [
         str(torchrun),
         "--nproc_per_node=2",
-        "--master_port=29577",
+        f"--master_port={port}",
         "-m",
         "medseg.cli",
         "predict",
