@@ -102,3 +102,41 @@ def test_case_outcome(batch_run, predict_case):
             assert list(mask.shape[:2]) == case["shape_xy"]
         if "n_slices" in case:
             assert mask.shape[2] == case["n_slices"]
+
+
+@pytest.mark.timeout(200)
+def test_videos_through_driving_demo(corpus, video_case, tmp_path):
+    """``python -m driving_demo VIDEO -o OUT``: a clear message and exit code, or a video."""
+    import cv2
+
+    case = video_case
+    out = tmp_path / "out.avi"
+    cmd = [
+        sys.executable,
+        "-m",
+        "driving_demo",
+        str(case_path(corpus, case)),
+        "-o",
+        str(out),
+        "--random-weights",
+        "--max-frames",
+        "2",
+        "--size",
+        "64x128",
+        "--quiet",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text, text[-3000:]
+    if proc.returncode != 0:
+        assert case["expect"] != "ok", text[-2000:]
+        if case["expect"] == "error":
+            assert message_matches(case, text), text[-2000:]
+        assert not out.exists() or out.stat().st_size == 0 or case["expect"] == "ok_or_error"
+        return
+    assert case["expect"] != "error", f"bad video accepted ({case['note']})"
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == min(2, case.get("n_frames", 2))

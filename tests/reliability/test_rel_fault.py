@@ -27,6 +27,7 @@ from PIL import Image
 
 ROUNDS = 3
 N_IMAGES, N_VOLUMES = 12, 7
+N_CASES = N_IMAGES + N_VOLUMES + 1
 
 
 def _make_inputs(root: Path) -> Path:
@@ -66,15 +67,20 @@ def _done(out: Path) -> int:
     return len(list(d.glob("*.json"))) if d.is_dir() else 0
 
 
-def _kill_round(cmd: list[str], out: Path, rng: random.Random, by_count: bool, t_full: float):
+def _kill_round(cmd: list[str], out: Path, rng: random.Random, rounds_left: int, t_full: float):
+    """Start a resume run and SIGKILL it after a random delay or a random number of cases.
+
+    The case budget leaves at least one case for each later round, so every round is killed
+    mid-run (the delay, when it comes first, lands anywhere from start-up to mid-run).
+    """
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start_done = _done(out)
-    target = start_done + rng.randint(1, max(1, 20 - start_done - 1))
-    delay = rng.uniform(0.3, 1.0) * t_full
+    cap = start_done + rng.randint(1, max(1, (N_CASES - start_done - 1) // rounds_left))
+    delay = rng.uniform(0.2, 0.8) * t_full
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < 120:
-        if (by_count and _done(out) >= target) or (not by_count and time.monotonic() - t0 >= delay):
-            time.sleep(rng.uniform(0, 0.05))
+        if _done(out) >= cap or time.monotonic() - t0 >= delay:
+            time.sleep(rng.uniform(0, 0.02))  # land anywhere in the next case's work
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.005)
@@ -119,16 +125,14 @@ def test_sigkill_and_resume(tmp_path):
     rng = random.Random(int(os.environ.get("MEDSEG_FAULT_SEED", "20261126")))
     log = []
     for k in range(ROUNDS):
-        rc, done = _kill_round(
-            _cmd(inp, out, weights, True), out, rng, by_count=k > 0, t_full=t_full
-        )
+        rc, done = _kill_round(_cmd(inp, out, weights, True), out, rng, ROUNDS - k, t_full)
         log.append((rc, done))
     r = subprocess.run(_cmd(inp, out, weights, True), capture_output=True, text=True, timeout=300)
     print(
         f"reference run {t_full:.1f} s; kill rounds (rc, cases done): {log}; final rc {r.returncode}"
     )
     assert r.returncode == 1, r.stderr[-2000:]
-    assert any(rc == -signal.SIGKILL for rc, _ in log), "no round was actually killed"
+    assert all(rc == -signal.SIGKILL for rc, _ in log), f"a round ended before its kill: {log}"
 
     report = json.loads((out / "report.json").read_text())
     rows = report["cases"]
