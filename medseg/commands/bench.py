@@ -81,6 +81,14 @@ def _scripts_dir(arg: str | None) -> Path:
     return Path(__file__).resolve().parents[2] / "scripts"
 
 
+def _drop_title(md: str) -> str:
+    """Remove a leading ``# Title`` line: BENCHMARKS.md gives each helper its own section."""
+    lines = md.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(lines).strip() + "\n"
+
+
 def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
     """Import ``path`` by file location and return its markdown.
 
@@ -105,11 +113,11 @@ def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
             res = fn(**kw)
         for fmt in ("format_markdown", "to_markdown"):
             if hasattr(mod, fmt) and res is not None:
-                return getattr(mod, fmt)(res)
+                return _drop_title(getattr(mod, fmt)(res))
         if isinstance(res, str):
-            return res
+            return _drop_title(res)
         if isinstance(res, dict) and "markdown" in res:
-            return res["markdown"]
+            return _drop_title(res["markdown"])
         return "```\n" + (buf.getvalue().strip() or repr(res)) + "\n```\n"
     main = getattr(mod, "main", None)
     if main is None or not inspect.signature(main).parameters:
@@ -127,11 +135,7 @@ def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
         if rc:
             raise RuntimeError(f"{path.name} exited with {rc}")
         if out.is_file():
-            lines = out.read_text().splitlines()
-            return (
-                "\n".join(lines[1:] if lines and lines[0].startswith("# ") else lines).strip()
-                + "\n"
-            )
+            return _drop_title(out.read_text())
     return "```\n" + buf.getvalue().strip() + "\n```\n"
 
 
