@@ -103,42 +103,32 @@ def run(
     num_classes: int = 19,
     batch_size: int = 4,
     dtypes: tuple[str, ...] = ("uint8", "int64"),
+    threads: tuple[int, ...] = (1, 2),
     seed: int = 0,
 ) -> dict[str, Any]:
     """Time both methods on the same data; raise if their IoUs differ.
 
+    Args:
+        threads: torch intra-op thread counts to measure (restored afterwards). One thread
+            is the robust number on a shared machine; on a loaded one the multi-threaded
+            loop mostly measures OpenMP threads waiting for cores.
+
     Returns:
-        dict with the settings and, per label dtype, ``loop_s``, ``confusion_s`` (median
-        seconds for the whole set), ``ratio`` (loop / confusion) and ``equal`` (True).
+        dict with the settings and ``rows``: per (threads, label dtype) ``loop_s``,
+        ``confusion_s`` (median wall seconds for the whole set), ``ratio`` (loop /
+        confusion), the same in CPU seconds, and ``equal`` (True).
     """
     preds8, targets8 = make_data(n_images, height, width, num_classes, seed)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = []
-    for dt in dtypes:
-        dtype = getattr(torch, dt)
-        preds, targets = preds8.to(dtype), targets8.to(dtype)
-        t_loop, c_loop, iou_loop = _median_time(
-            lambda p=preds, t=targets: tutorial_loop_iou(p, t, num_classes), repeats
-        )
-        t_cm, c_cm, iou_cm = _median_time(
-            lambda p=preds, t=targets: confusion_matrix_iou(p, t, num_classes, batch_size), repeats
-        )
-        equal = bool(np.array_equal(iou_loop, iou_cm, equal_nan=True))
-        if not equal:
-            raise AssertionError(f"IoU differs ({dt}): loop {iou_loop} vs confusion {iou_cm}")
-        rows.append(
-            {
-                "dtype": dt,
-                "loop_s": t_loop,
-                "confusion_s": t_cm,
-                "ratio": t_loop / t_cm,
-                "loop_cpu_s": c_loop,
-                "confusion_cpu_s": c_cm,
-                "cpu_ratio": c_loop / c_cm,
-                "equal": equal,
-                "miou": float(np.nanmean(iou_cm)),
-            }
-        )
+    old_threads = torch.get_num_threads()
+    try:
+        for th in threads:
+            torch.set_num_threads(th)
+            for dt in dtypes:
+                rows.append(_measure(preds8, targets8, dt, num_classes, batch_size, repeats, th))
+    finally:
+        torch.set_num_threads(old_threads)
     return {
         "n_images": n_images,
         "height": height,
@@ -146,7 +136,6 @@ def run(
         "num_classes": num_classes,
         "batch_size": batch_size,
         "repeats": repeats,
-        "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
@@ -158,6 +147,40 @@ def run(
     }
 
 
+def _measure(
+    preds8: torch.Tensor,
+    targets8: torch.Tensor,
+    dt: str,
+    num_classes: int,
+    batch_size: int,
+    repeats: int,
+    threads: int,
+) -> dict[str, Any]:
+    dtype = getattr(torch, dt)
+    preds, targets = preds8.to(dtype), targets8.to(dtype)
+    t_loop, c_loop, iou_loop = _median_time(
+        lambda p=preds, t=targets: tutorial_loop_iou(p, t, num_classes), repeats
+    )
+    t_cm, c_cm, iou_cm = _median_time(
+        lambda p=preds, t=targets: confusion_matrix_iou(p, t, num_classes, batch_size), repeats
+    )
+    equal = bool(np.array_equal(iou_loop, iou_cm, equal_nan=True))
+    if not equal:
+        raise AssertionError(f"IoU differs ({dt}): loop {iou_loop} vs confusion {iou_cm}")
+    return {
+        "threads": threads,
+        "dtype": dt,
+        "loop_s": t_loop,
+        "confusion_s": t_cm,
+        "ratio": t_loop / t_cm,
+        "loop_cpu_s": c_loop,
+        "confusion_cpu_s": c_cm,
+        "cpu_ratio": c_loop / c_cm,
+        "equal": equal,
+        "miou": float(np.nanmean(iou_cm)),
+    }
+
+
 def format_markdown(res: dict[str, Any]) -> str:
     lines = [
         "# ConfusionMatrix benchmark",
@@ -165,17 +188,17 @@ def format_markdown(res: dict[str, Any]) -> str:
         f"{res['n_images']} label maps of {res['height']}x{res['width']}, {res['num_classes']} "
         f"classes, ~10 % ignored pixels; ConfusionMatrix fed in batches of {res['batch_size']}. "
         f"Median of {res['repeats']} runs after a warm-up, torch {res['torch']}, "
-        f"{res['torch_threads']} intra-op threads, {res['cores']} cores ({res['cpu']}); "
+        f"{res['cores']} cores ({res['cpu']}); "
         f"1-min load average {res['load_avg_1min'][0]:.1f} before, "
         f"{res['load_avg_1min'][1]:.1f} after. Produced by `python scripts/bench_metrics.py`.",
         "",
-        "| label dtype | loop wall (s) | ConfusionMatrix wall (s) | speed-up (wall) "
+        "| torch threads | label dtype | loop wall (s) | ConfusionMatrix wall (s) | speed-up (wall) "
         "| loop CPU (s) | ConfusionMatrix CPU (s) | speed-up (CPU) | same IoU |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
-            f"| {r['dtype']} | {r['loop_s']:.3f} | {r['confusion_s']:.3f} | {r['ratio']:.1f}x "
+            f"| {r['threads']} | {r['dtype']} | {r['loop_s']:.3f} | {r['confusion_s']:.3f} | {r['ratio']:.1f}x "
             f"| {r['loop_cpu_s']:.3f} | {r['confusion_cpu_s']:.3f} | {r['cpu_ratio']:.1f}x "
             f"| {'yes' if r['equal'] else 'NO'} |"
         )
@@ -183,7 +206,10 @@ def format_markdown(res: dict[str, Any]) -> str:
         "",
         "Per-class IoUs are compared with `np.array_equal` (both are ratios of the same integer "
         "counts). The work is memory-bound: one pass builds `target * C + pred` in int16 and "
-        "one `bincount` histograms it; the loop makes 4 passes per class.",
+        "one `bincount` histograms it; the loop makes 4 passes per class. On this shared "
+        "machine (other jobs running, see the load average) the 1-thread rows are the robust "
+        "ones: with 2 threads the many small multi-threaded ops of the loop mostly wait for "
+        "cores, which inflates its time and the ratio.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -192,12 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-images", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--dtypes", nargs="+", default=["uint8", "int64"])
     ap.add_argument(
         "--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "bench_metrics.md")
     )
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
-    res = run(n_images=args.n_images, repeats=args.repeats)
+    res = run(
+        n_images=args.n_images,
+        repeats=args.repeats,
+        threads=tuple(args.threads),
+        dtypes=tuple(args.dtypes),
+    )
     md = format_markdown(res)
     print(md)
     if not args.no_write:

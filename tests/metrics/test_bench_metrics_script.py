@@ -20,7 +20,12 @@ def _load():
 def test_run_small_and_markdown():
     bm = _load()
     res = bm.run(n_images=3, repeats=1, height=32, width=64, num_classes=5, batch_size=2)
-    assert [r["dtype"] for r in res["rows"]] == ["uint8", "int64"]
+    assert [(r["threads"], r["dtype"]) for r in res["rows"]] == [
+        (1, "uint8"),
+        (1, "int64"),
+        (2, "uint8"),
+        (2, "int64"),
+    ]
     assert all(r["equal"] and r["ratio"] > 0 for r in res["rows"])
     md = bm.format_markdown(res)
     assert "| uint8 |" in md and "speed-up" in md
