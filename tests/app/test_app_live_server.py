@@ -191,23 +191,37 @@ def test_upload_size_limit(client, tmp_path):
         client.predict([_f(big)], api_name="/medical_load")
 
 
-def test_slice_round_trip_latency(client, slice256, record_property):
-    """The 256² slice round trip (upload, segment, three PNGs + NIfTI back); median printed."""
+def test_slice_round_trip_latency(client, app_url, slice256, record_property):
+    """The 256² slice round trip through gradio_client; medians printed, never asserted.
+
+    Two figures: the request itself (upload, window, segment, response with the result's file
+    URLs, as the browser sees it: it then fetches the images it shows) and the same plus the
+    client downloading all four result files (three PNGs and the NIfTI).
+    """
+    from gradio_client import Client
+
     args = ([_f(slice256)], None, "axial", 0, AUTO, 40, 80, "unet_medical", "this slice")
-    for _ in range(2):  # warm-up: predictor build, first upload
-        client.predict(*args, api_name="/medical_segment")
-    times = []
-    for _ in range(15):
-        t0 = time.perf_counter()
-        out = client.predict(*args, api_name="/medical_segment")
-        times.append(time.perf_counter() - t0)
+    lean = Client(app_url, verbose=False, download_files=False)
+    figures = {}
+    for name, c in (("response", lean), ("with downloads", client)):
+        for _ in range(2):  # warm-up: predictor build, first upload
+            c.predict(*args, api_name="/medical_segment")
+        times = []
+        for _ in range(12):
+            t0 = time.perf_counter()
+            out = c.predict(*args, api_name="/medical_segment")
+            times.append(time.perf_counter() - t0)
+        figures[name] = times
     assert _png(out[2]).shape[:2] == (256, 256)
-    med = statistics.median(times)
     load = os.getloadavg()[0]
+    parts = [
+        f"{name} median {statistics.median(t) * 1000:.0f} ms (min {min(t) * 1000:.0f})"
+        for name, t in figures.items()
+    ]
     line = (
-        f"[app] 256x256 slice round trip via gradio_client: median {med * 1000:.0f} ms "
-        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}; target < 300 ms; "
-        f"1-min load average {load:.1f})"
+        "[app] 256x256 slice round trip via gradio_client: "
+        + "; ".join(parts)
+        + f"; target < 300 ms; 1-min load average {load:.1f} on {os.cpu_count()} CPUs"
     )
     print("\n" + line)
     record_property("app_report", line)  # shown in the terminal summary, also under xdist
