@@ -83,19 +83,33 @@ def tta_predict(
         ``(mean_probs [N, K, H, W], uncertainty [N, H, W])``, float32.
     """
     fn = _as_fn(predict_fn_or_model)
+    if uncertainty not in ("entropy", "variance"):
+        raise ValueError(f"uncertainty must be 'entropy' or 'variance', got {uncertainty!r}")
     x = image_tensor
     n = x.shape[0]
     size = tuple(x.shape[-2:])
-    views: list[torch.Tensor] = []
+    # Running sums instead of a stack of all views: same numbers, no [V, N, K, H, W] copy.
+    total = sq = None
+    count = 0
     for s in scales:
         xs = _scaled(x, s)
         batch = torch.cat([xs, xs.flip(-1)]) if flips else xs
-        logits = _back(fn(batch).float(), size)
-        views.append(_probs(logits[:n]))
+        probs = _probs(_back(fn(batch).float(), size))
         if flips:
-            views.append(_probs(logits[n:].flip(-1)))
-    mean = torch.stack(views).mean(0)
-    return mean, _uncertainty(views, mean, uncertainty)
+            probs[n:] = probs[n:].flip(-1)
+        v = probs.reshape(-1 if not flips else 2, n, *probs.shape[1:])
+        part = v.sum(0)
+        total = part if total is None else total + part
+        if uncertainty == "variance":
+            psq = (v * v).sum(0)
+            sq = psq if sq is None else sq + psq
+        count += v.shape[0]
+    mean = total / count
+    if uncertainty == "variance":
+        unc = (sq / count - mean * mean).clamp_min_(0.0).sum(1)
+    else:
+        unc = _uncertainty([], mean, "entropy")
+    return mean, unc
 
 
 def tta_predict_loop(
