@@ -137,3 +137,11 @@ def test_default_model_prefers_trained(monkeypatch):
     assert common.default_model("street", "lraspp_mobilenet_v3") == "lraspp_mobilenet_v3"
     trained.clear()
     assert common.default_model("street", "lraspp_mobilenet_v3") == "lraspp_mobilenet_v3"
+
+
+def test_require_missing_part_is_a_clear_error():
+    with pytest.raises(AppError, match=r"The widget is not available yet in this build \(medseg"):
+        common.require("medseg.no_such_module", "The widget", 99)
+    with pytest.raises(AppError, match="not available yet"):
+        common.require_attr("medseg.models", "no_such_name", "That thing")
+    assert common.require("medseg.models", "models") is not None
