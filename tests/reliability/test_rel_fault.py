@@ -70,12 +70,12 @@ def _done(out: Path) -> int:
 def _kill_round(cmd: list[str], out: Path, rng: random.Random, rounds_left: int, t_full: float):
     """Start a resume run and SIGKILL it after a random delay or a random number of cases.
 
-    The case budget leaves at least one case for each later round, so every round is killed
+    The case budget leaves at least two cases after each round's trigger, so rounds are killed
     mid-run (the delay, when it comes first, lands anywhere from start-up to mid-run).
     """
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start_done = _done(out)
-    cap = start_done + rng.randint(1, max(1, (N_CASES - start_done - 1) // rounds_left))
+    cap = start_done + rng.randint(1, max(1, (N_CASES - start_done - 2) // rounds_left))
     delay = rng.uniform(0.2, 0.8) * t_full
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < 120:
@@ -132,7 +132,10 @@ def test_sigkill_and_resume(tmp_path):
         f"reference run {t_full:.1f} s; kill rounds (rc, cases done): {log}; final rc {r.returncode}"
     )
     assert r.returncode == 1, r.stderr[-2000:]
-    assert all(rc == -signal.SIGKILL for rc, _ in log), f"a round ended before its kill: {log}"
+    # Each round leaves >= 2 cases after its trigger; on a very fast machine a run might still
+    # finish them inside the kill jitter, so one unkilled round is tolerated.
+    killed = sum(rc == -signal.SIGKILL for rc, _ in log)
+    assert killed >= ROUNDS - 1, f"rounds ended before their kill: {log}"
 
     report = json.loads((out / "report.json").read_text())
     rows = report["cases"]
