@@ -28,14 +28,17 @@ def _ort(path):
 
 
 def test_every_registered_model_is_covered():
-    assert set(list_models()) <= set(SMALL_KW), "add new models to tests/export/medseg_export_models.py"
+    assert set(list_models()) <= set(SMALL_KW), (
+        "add new models to tests/export/medseg_export_models.py"
+    )
 
 
 @pytest.mark.parametrize("name", _params(sorted(SMALL_KW)))
 def test_onnx_and_torchscript_parity(name, tmp_path):
     m = small_model(name)
     cin = m.cfg.in_channels
-    info = export_onnx(m, tmp_path / "m.onnx", input_size=(32, 64), exporter="legacy")
+    # verify=False: this test does its own check below, at two other shapes
+    export_onnx(m, tmp_path / "m.onnx", input_size=(32, 64), exporter="legacy", verify=False)
     model_proto = onnx.load(str(tmp_path / "m.onnx"))
     assert model_proto.opset_import[0].version >= 17
     assert not list((tmp_path).glob("*.data"))  # single file, no external data
@@ -53,7 +56,7 @@ def test_onnx_and_torchscript_parity(name, tmp_path):
         d_ts = float((ts_out - ref).abs().max())
         print(f"{name} {shape}: onnx {d_onnx:.2e}  torchscript {d_ts:.2e}")
         assert d_onnx <= ATOL and d_ts <= ATOL
-    assert info["max_abs_diff"] <= ATOL and ts["max_abs_diff"] <= ATOL
+    assert ts["max_abs_diff"] <= ATOL
 
 
 @pytest.mark.slow
