@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,12 +275,19 @@ def _default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
 
 
 _BUILTIN_LOADED = False
+_BUILTIN_LOCK = threading.Lock()
 
 
 def _ensure_builtin() -> None:
     # Explicit imports (not star-imports) of the modules that register the built-in models.
+    # The flag is set only after the imports finished, under a lock, so a second thread (the
+    # app warms models up in the background) never sees a half-filled registry.
     global _BUILTIN_LOADED
     if _BUILTIN_LOADED:
         return
-    _BUILTIN_LOADED = True
-    from . import deeplabv3, fcn, light, unet  # noqa: F401
+    with _BUILTIN_LOCK:
+        if _BUILTIN_LOADED:
+            return
+        from . import deeplabv3, fcn, light, unet  # noqa: F401
+
+        _BUILTIN_LOADED = True
