@@ -275,7 +275,7 @@ def _default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
 
 
 _BUILTIN_LOADED = False
-_BUILTIN_LOCK = threading.Lock()
+_BUILTIN_LOCK = threading.RLock()
 
 
 def _ensure_builtin() -> None:
