@@ -71,7 +71,7 @@ if .venv/bin/medseg bench --help 2>/dev/null | grep -q -- "--all"; then
     # The helper scripts `--all` already ran (and bench_inference.py, which is its core).
     covered="$("$PY" -c 'from medseg.commands.bench import HELPER_SCRIPTS as H; print(" ".join(f for f, _ in H))') bench_inference.py"
     # Drop its own title: this file has one.
-    sed -i '1{/^# Benchmarks/d}' "$TMP/body.md"
+    sed -i -e "1{/^# Benchmarks/d}" -e "s/^Written by \`medseg bench --all\`\.$/Sections below: \`medseg bench --all\`./" "$TMP/body.md"
 else
     echo "[bench_all] medseg bench --all not available: running scripts/bench_*.py" >&2
     covered=""
