@@ -78,6 +78,15 @@ def _model_only_fps(runner, size, iters: int = 20) -> float:
     return 1.0 / statistics.median(ts)
 
 
+def _load() -> float:
+    try:
+        import os
+
+        return round(os.getloadavg()[0], 1)
+    except (OSError, AttributeError):
+        return float("nan")
+
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
@@ -119,6 +128,7 @@ def run(
     from medseg.video import predictor_segmenter, process_video
     from medseg.video.samples import make_sample_video
 
+    load_start = _load()
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     tmp = Path(workdir or tempfile.mkdtemp(prefix="bench_video_"))
@@ -181,13 +191,6 @@ def run(
         )
         print(rows[-1], flush=True)
     flicker = _flicker_run(model, pretrained, backends[0], tmp, frames) if smooth_check else None
-    load = None
-    try:
-        import os
-
-        load = os.getloadavg()[0]
-    except OSError:
-        pass
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": platform.processor() or platform.machine(),
@@ -197,7 +200,8 @@ def run(
         "size": f"{size[0]}x{size[1]}",
         "codec": "vp8",
         "batch_size": batch_size,
-        "loadavg_1min": load,
+        "loadavg_1min_start": load_start,
+        "loadavg_1min_end": _load(),
         "torch": torch.__version__,
     }
     return {"rows": rows, "meta": meta, "flicker": flicker}
@@ -207,7 +211,9 @@ def to_markdown(result: dict) -> str:
     m = result["meta"]
     lines = [
         f"Measured {m['date']} on {m['cpu']}, {m['threads']} threads (1-min load average "
-        f"{m['loadavg_1min']:.1f} during the run: the machine was shared), model "
+        f"{m['loadavg_1min_start']} at the start, {m['loadavg_1min_end']} at the end: the "
+        "machine was shared with other jobs, so absolute FPS are far below an idle "
+        "machine's; the ratios are the robust part), model "
         f"`{m['model']}` ({'trained' if m['pretrained'] else 'random'} weights), "
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
         "Medians of `runs` back-to-back alternations (sequential, pipeline, pipeline batch 1); "
