@@ -212,8 +212,8 @@ def to_markdown(result: dict) -> str:
     lines = [
         f"Measured {m['date']} on {m['cpu']}, {m['threads']} threads (1-min load average "
         f"{m['loadavg_1min_start']} at the start, {m['loadavg_1min_end']} at the end: the "
-        "machine was shared with other jobs, so absolute FPS are far below an idle "
-        "machine's; the ratios are the robust part), model "
+        "machine was shared with other jobs: absolute FPS vary with the load, the ratios "
+        "are the robust part), model "
         f"`{m['model']}` ({'trained' if m['pretrained'] else 'random'} weights), "
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
         "Medians of `runs` back-to-back alternations (sequential, pipeline, pipeline batch 1); "
