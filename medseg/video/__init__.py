@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .infer import Segmenter, as_segmenter, load_segmenter, predictor_segmenter, torch_segmenter
 from .io import CODECS, VideoInfo, VideoSink, open_capture, resolve_codec
-from .pipeline import auto_size, process_video
+from .pipeline import process_video
+from .stages import auto_size
 from .summary import VideoInterrupted, VideoSummary
 from .temporal import FlickerMeter, TemporalEMA, flicker_rate
 
