@@ -104,6 +104,11 @@ class OrtRunner(Runner):
         opts.intra_op_num_threads = threads or _threads_default()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # ORT's worker threads spin-wait between ops by default. Our callers overlap inference
+        # with decoding/encoding threads (video) or share the CPU with a web server, where the
+        # spinning steals the cores they need: measured here, turning it off cut CPU per
+        # frame by ~40% in the video pipeline.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
