@@ -18,6 +18,7 @@ CASE_PARAMS: dict[str, tuple[str, ...]] = {
     "model_case": ("model",),
     "predict_case": ("dicom", "nifti", "image"),
     "app_case": ("dicom", "nifti", "image", "zip"),
+    "street_case": ("image",),
 }
 
 #: (parameter name, case name) → what is wrong and where

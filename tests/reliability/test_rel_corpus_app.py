@@ -74,10 +74,8 @@ def test_corpus_through_medical_tab(corpus, app_case, client, good_ct):
 
 
 @pytest.mark.timeout(180)
-def test_images_through_street_tab(corpus, app_case, client, good_ct):
-    case = app_case
-    if case["kind"] != "image":
-        pytest.skip("street tab takes images only")
+def test_images_through_street_tab(corpus, street_case, client, good_ct):
+    case = street_case
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
