@@ -57,7 +57,7 @@ def test_corpus_through_medical_tab(corpus, app_case, client, good_ct):
     case = app_case
     path = case_path(corpus, case)
     if path.is_dir() and not any(path.iterdir()):
-        pytest.skip("an empty folder cannot be uploaded (no-file case: test_security)")
+        pytest.skip("an empty folder cannot be uploaded (see test_no_file_uploaded)")
     from gradio_client.exceptions import AppError
 
     try:
@@ -121,3 +121,13 @@ def test_videos_through_video_tab(corpus, client, good_ct):
             assert case["expect"] != "error", f"bad video accepted ({case['note']})"
             assert out
         _still_alive(client, good_ct)
+
+
+@pytest.mark.timeout(120)
+def test_no_file_uploaded(client, good_ct):
+    """The empty-folder case as the app sees it: nothing uploaded."""
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="(?i)no file"):
+        call(client, None, None, api_name="/medical_segment", timeout=60)
+    _still_alive(client, good_ct)
