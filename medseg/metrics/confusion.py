@@ -75,6 +75,26 @@ def to_label_tensor(pred: Any, target_shape: Sequence[int] | None = None) -> tor
     return p
 
 
+def _all_below(a: np.ndarray | torch.Tensor, bound: int) -> bool:
+    """True if every value is in ``0 .. bound-1``, in one pass.
+
+    Signed integers are viewed as unsigned of the same width, so negatives become huge and
+    ``max < bound`` checks both ends at once (numpy has no single-pass min/max).
+    """
+    if isinstance(a, np.ndarray):
+        if a.size == 0:
+            return True
+        if a.dtype == np.uint8 and bound >= 256:
+            return True
+        if a.dtype.kind == "i":
+            if bound > 2 ** (8 * a.dtype.itemsize - 1):  # negatives would map below bound
+                return int(a.min()) >= 0 and int(a.max()) < bound
+            a = a.view(f"u{a.dtype.itemsize}")
+        return int(a.max()) < bound
+    lo, hi = _minmax(a)
+    return lo >= 0 and hi < bound
+
+
 def _minmax(a: np.ndarray | torch.Tensor) -> tuple[int, int]:
     if isinstance(a, np.ndarray):
         return (0 if a.dtype == np.uint8 else int(a.min())), int(a.max())
@@ -165,14 +185,13 @@ class ConfusionMatrix:
             p, t = p.numpy(), t.numpy()
 
         # out-of-range predictions would land in another row of the histogram: check them
-        pmin, pmax = _minmax(p)
-        if pmin < 0 or pmax >= C:
+        if not _all_below(p, C):
+            pmin, pmax = _minmax(p)
             bad = pmin if pmin < 0 else pmax
             raise ValueError(f"pred contains label {bad}; predictions must lie in 0..{C - 1}")
 
         ign = self.ignore_index
-        tmin, tmax = _minmax(t)
-        if 0 <= tmin and tmax <= 255:
+        if _all_below(t, 256):
             rows = 256  # every byte value has a histogram row; rows >= C are overflow rows
             ign_row = ign if ign is not None and 0 <= ign < 256 else None
         else:  # labels outside 0..255 (e.g. ignore_index=-1): remap ignored to row C
@@ -192,9 +211,10 @@ class ConfusionMatrix:
         # over the index and the bincount are memory-bound
         bits = 16 if n_bins <= 2**15 else 32 if n_bins <= 2**31 else 64
         if on_cpu:
-            idx_np = t.astype(getattr(np, f"int{bits}"))  # a copy: inputs are never modified
-            idx_np *= C
-            np.add(idx_np, p, out=idx_np, casting="unsafe")  # values checked above
+            # C * target into a new narrow array (inputs are never modified), then + pred;
+            # values were checked above, so the unsafe (narrowing) casts are exact
+            idx_np = np.multiply(t, C, dtype=getattr(np, f"int{bits}"), casting="unsafe")
+            np.add(idx_np, p, out=idx_np, casting="unsafe")
             idx = torch.from_numpy(idx_np)
         else:
             idx = t.to(getattr(torch, f"int{bits}"), copy=True)

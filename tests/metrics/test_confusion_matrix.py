@@ -189,3 +189,13 @@ def test_update_leaves_inputs_untouched(dtype):
     cm = ConfusionMatrix(3).update(p, t)
     assert torch.equal(p, p0) and torch.equal(t, t0)
     np.testing.assert_array_equal(cm.confusion, [[1, 0, 0], [0, 0, 0], [0, 1, 1]])
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int64])
+def test_negative_labels_are_caught(dtype):
+    cm = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match="pred contains label -1"):
+        cm.update(np.array([0, -1], dtype=dtype), np.array([0, 1], dtype=dtype))
+    with pytest.raises(ValueError, match="target contains label -2"):
+        cm.update(np.array([0, 1], dtype=dtype), np.array([-2, 1], dtype=dtype))
+    assert cm.confusion.sum() == 0
