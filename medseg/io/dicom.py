@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from .errors import MedsegIOError
+from .errors import MedsegIOError, require_nonempty_file
 from .volume import Volume, orientation_code, spacing_from_affine
 
 PathLike = str | os.PathLike
@@ -36,11 +36,7 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MedsegIOError(path, "no such file")
-    if os.path.getsize(path) == 0:
-        raise MedsegIOError(path, "empty file (0 bytes)")
+    path = require_nonempty_file(path)
     try:
         return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:

@@ -25,3 +25,13 @@ class MedsegIOError(ValueError):
                 problem = problem.replace(p, self.filename)
         self.problem = problem
         super().__init__(f"{self.filename}: {problem}" if self.filename else problem)
+
+
+def require_nonempty_file(path: str | os.PathLike) -> str:
+    """Return ``path`` as a string, or raise :class:`MedsegIOError` if it is missing or empty."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MedsegIOError(path, "no such file")
+    if os.path.getsize(path) == 0:
+        raise MedsegIOError(path, "empty file (0 bytes)")
+    return path

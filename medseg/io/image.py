@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .errors import MedsegIOError
+from .errors import MedsegIOError, require_nonempty_file
 
 PathLike = str | os.PathLike
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -47,11 +47,7 @@ def load_image(
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MedsegIOError(path, "no such file")
-    if os.path.getsize(path) == 0:
-        raise MedsegIOError(path, "empty file (0 bytes)")
+    path = require_nonempty_file(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .errors import MedsegIOError
+from .errors import MedsegIOError, require_nonempty_file
 from .volume import Volume, orientation_code, spacing_from_affine
 
 PathLike = str | os.PathLike
@@ -41,11 +41,7 @@ def load_nifti(path: PathLike, *, allow_nonfinite: bool = False) -> Volume:
     """
     import nibabel as nib
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MedsegIOError(path, "no such file")
-    if os.path.getsize(path) == 0:
-        raise MedsegIOError(path, "empty file (0 bytes)")
+    path = require_nonempty_file(path)
     try:
         img = nib.load(path)
         shape = tuple(int(s) for s in img.shape)
