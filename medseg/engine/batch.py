@@ -142,6 +142,34 @@ def _atomic(path: Path, write: Callable[[str], object]) -> str:
     return str(path)
 
 
+_PART_RE = re.compile(r"^\..+\.(\d+)\.part(\.[A-Za-z0-9.]+)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_parts(out: Path) -> int:
+    """Delete temporary files (see :func:`_atomic`) left by runs that were killed.
+
+    Only files whose writer process is gone are removed, so ranks of a running ``torchrun``
+    job never lose each other's files in progress. Returns the number removed.
+    """
+    n = 0
+    for p in out.rglob(".*.part*"):
+        m = _PART_RE.match(p.name)
+        if m and p.is_file() and not _pid_alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def _write_json(path: Path, obj) -> None:
     def w(t: str) -> None:
         with open(t, "w") as f:
@@ -270,6 +298,10 @@ def run_batch(
     out = Path(outdir)
     done_dir = out / DONE_DIR
     done_dir.mkdir(parents=True, exist_ok=True)
+    # A SIGKILLed run cannot clean up after itself: its half-written temp files go now.
+    stale = remove_stale_parts(out)
+    if log and stale:
+        log(f"removed {stale} temporary file(s) left by an interrupted run")
     rank, world = _dist()
     cases = discover_cases(inputs)
     mine = cases[rank::world]

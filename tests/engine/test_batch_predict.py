@@ -228,3 +228,24 @@ def test_cli_under_torchrun_shards_cases(tree, tmp_path):
         "CT5N.nii.gz",
         "CT5N_plus_junk.nii.gz",
     ]
+
+
+def test_stale_temp_files_of_killed_runs_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from medseg.engine.batch import remove_stale_parts
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)  # the process has exited: its pid is free
+    (tmp_path / "sub").mkdir()
+    stale = tmp_path / "sub" / f".case_mask.png.{dead_pid}.part.png"
+    live = tmp_path / f".case.nii.gz.{os.getpid()}.part.nii.gz"
+    keep = tmp_path / "case.nii.gz"
+    for p in (stale, live, keep):
+        p.write_bytes(b"x")
+    assert remove_stale_parts(tmp_path) == 1
+    assert not stale.exists() and live.exists() and keep.exists()
