@@ -2,13 +2,15 @@
 
 Uploads a file in each tab, clicks run, waits for the output, checks the image that came
 back is a real, non-blank picture, and saves a screenshot of each tab to
-``docs/img/app_<tab>.png`` (the README shows them).
+``docs/img/app_<tab>.png`` (the README shows them) when ``MEDSEG_UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# Screenshots refresh the README's pictures only when asked (MEDSEG_UPDATE_SCREENSHOTS=1), so a
+# plain ./test.sh leaves the work tree unchanged; otherwise they go to a temporary folder.
+DOCS_IMG = (
+    Path(__file__).resolve().parents[2] / "docs" / "img"
+    if os.environ.get("MEDSEG_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "medseg-screenshots"
+)
 TIMEOUT_MS = 120_000
 
 
