@@ -108,7 +108,9 @@ def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
         params = inspect.signature(fn).parameters
         kw = {k: v for k, v in QUICK_KW.items() if k in params} if quick else {}
         if threads and "threads" in params:
-            kw["threads"] = threads
+            # some helpers take one thread count, others a tuple of counts to sweep
+            default = params["threads"].default
+            kw["threads"] = (threads,) if isinstance(default, tuple) else threads
         with redirect_stdout(buf):
             res = fn(**kw)
         for fmt in ("format_markdown", "to_markdown"):
