@@ -96,7 +96,7 @@ def _flicker_run(model: str, pretrained: bool, backend: str, tmp: Path, frames: 
     from medseg.video import process_video
 
     src = VTEST if VTEST.is_file() else tmp / "street.webm"
-    pred = Predictor.from_name(model, pretrained=pretrained, backend=backend)
+    pred = Predictor.from_name(model, pretrained=pretrained, backend=backend, ort_spin=False)
     s = process_video(src, None, pred, smooth=0.6, max_frames=frames)
     return {
         "video": src.name,
@@ -137,7 +137,7 @@ def run(
     pretrained = get_model_cfg(model).has_pretrained
     rows = []
     for backend in backends:
-        pred = Predictor.from_name(model, pretrained=pretrained, backend=backend)
+        pred = Predictor.from_name(model, pretrained=pretrained, backend=backend, ort_spin=False)
         seg = predictor_segmenter(pred)
         cfg = pred.cfg
         # warm-up: graph optimisation, allocators, codec start-up

@@ -93,7 +93,14 @@ def _threads_default() -> int:
 class OrtRunner(Runner):
     """ONNX Runtime CPU session over a graph with input ``[N, C, H, W]`` float32."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, name: str = "onnxruntime"):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        name: str = "onnxruntime",
+        spin: bool = True,
+    ):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -104,11 +111,12 @@ class OrtRunner(Runner):
         opts.intra_op_num_threads = threads or _threads_default()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        # ORT's worker threads spin-wait between ops by default. Our callers overlap inference
-        # with decoding/encoding threads (video) or share the CPU with a web server, where the
-        # spinning steals the cores they need: measured here, turning it off cut CPU per
-        # frame by ~40% in the video pipeline.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ORT's worker threads spin-wait between ops by default: best single-stream latency on
+        # an idle CPU (measured: unet_medical 15 ms with spinning vs 24 ms without), but in a
+        # pipeline that overlaps inference with decode/encode threads (video) the spinning
+        # steals the cores those threads need (measured: ~40% less CPU per frame without it).
+        # So callers that run other threads pass spin=False.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
@@ -132,6 +140,7 @@ def make_runner(
     example_size: Sequence[int] | None = None,
     calibration: Sequence[np.ndarray] | None = None,
     exporter: str = "legacy",
+    ort_spin: bool = True,
 ) -> Runner:
     """Build a runner for ``model`` on ``backend`` (see :data:`BACKENDS`).
 
@@ -148,6 +157,8 @@ def make_runner(
         exporter: ``"legacy"`` (TorchScript-based ONNX exporter, ~0.3 s) or ``"dynamo"``
             (``torch.export`` based, ~10 s); both are verified equal in the tests. The
             predictor converts on the fly, so the fast one is the default here.
+        ort_spin: let ONNX Runtime threads spin-wait (lowest latency when nothing else runs);
+            ``False`` for pipelines that run other threads beside inference.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -175,13 +186,13 @@ def make_runner(
     fp32 = Path(workdir) / f"{cfg.name}.onnx"
     export_onnx(model, fp32, input_size=example_size, exporter=exporter, verify=False)
     if backend == "onnxruntime":
-        runner = OrtRunner(fp32)
+        runner = OrtRunner(fp32, spin=ort_spin)
     else:
         from ..export.quantize import quantize_onnx_int8, synthetic_calibration
 
         calib = calibration if calibration is not None else synthetic_calibration(cfg)
         q = Path(workdir) / f"{cfg.name}.int8.onnx"
         quantize_onnx_int8(fp32, q, calib, cfg=cfg)
-        runner = OrtRunner(q, name="ort-int8")
+        runner = OrtRunner(q, name="ort-int8", spin=ort_spin)
     runner._tmp = tmp  # keep the temporary folder alive as long as the runner
     return runner

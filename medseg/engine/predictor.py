@@ -132,6 +132,7 @@ class Predictor:
         device: str = "cpu",
         weights: str | Path | None = None,
         calibration: Sequence[np.ndarray] | None = None,
+        ort_spin: bool = True,
         **model_kwargs: Any,
     ) -> Predictor:
         """Build a registered model (shipped weights by default) on ``backend``.
@@ -144,12 +145,16 @@ class Predictor:
             device: torch device for the torch back-ends.
             weights: a checkpoint path instead of the shipped weights.
             calibration: images for ``ort-int8`` calibration (default: synthetic).
+            ort_spin: ONNX Runtime threads spin-wait (see
+                :func:`~medseg.engine.backends.make_runner`); ``False`` for pipelines.
             **model_kwargs: architecture options for :func:`create_model`.
         """
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
-        kw = {"calibration": calibration} if backend == "ort-int8" else {}
+        kw: dict[str, Any] = {"calibration": calibration} if backend == "ort-int8" else {}
+        if backend in ("onnxruntime", "ort-int8"):
+            kw["ort_spin"] = ort_spin
         return cls.from_model(model, backend=backend, device=device, **kw)
 
     @classmethod

@@ -159,7 +159,8 @@ def load_segmenter(
     except ImportError:
         Predictor = None
     if Predictor is not None:
-        kwargs: dict[str, Any] = {"pretrained": pretrained, "backend": backend}
+        # The pipeline decodes and encodes in other threads: ONNX Runtime must not spin.
+        kwargs: dict[str, Any] = {"pretrained": pretrained, "backend": backend, "ort_spin": False}
         if weights is not None:
             kwargs["weights"] = weights
         return as_segmenter(Predictor.from_name(model, **kwargs))
