@@ -22,6 +22,7 @@ _SUBMODULES = {
     "losses",
     "metrics",
     "models",
+    "monai",
     "transforms",
     "viz",
     "video",
