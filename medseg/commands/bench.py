@@ -11,6 +11,8 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from . import hw_size
+
 HELP = (
     "benchmarks: model x backend x size latency/FPS, batched TTA, int8; --all writes BENCHMARKS.md"
 )
@@ -24,14 +26,6 @@ HELPER_SCRIPTS = (
 SUB_BENCHMARKS = ("backends", "tta", "int8")
 #: smaller settings for --quick, passed only where a helper's run() accepts them
 QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30}
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = text.lower().split("x")
-        return int(h), int(w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
     )
-    p.add_argument("--sizes", nargs="+", type=_size, help="input sizes HxW, e.g. 256x512")
+    p.add_argument("--sizes", nargs="+", type=hw_size, help="input sizes HxW, e.g. 256x512")
     p.add_argument("--reps", type=int, help="timed repetitions per back-end")
     p.add_argument("--threads", type=int, help="torch / ONNX Runtime threads (default: torch's)")
     p.add_argument(

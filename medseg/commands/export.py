@@ -8,15 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from . import hw_size
+
 HELP = "export a model to TorchScript, ONNX (optionally with preprocessing) and ORT int8, verified"
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = text.lower().split("x")
-        return int(h), int(w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="checkpoint instead of the shipped weights")
     p.add_argument("--no-pretrained", action="store_true", help="random weights (testing only)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="architecture option")
-    p.add_argument("--size", type=_size, help="example input HxW (default: the model's input size)")
+    p.add_argument(
+        "--size", type=hw_size, help="example input HxW (default: the model's input size)"
+    )
     p.add_argument("--static", action="store_true", help="fixed batch/H/W instead of dynamic axes")
     p.add_argument(
         "--with-preprocessing",

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from . import hw_size
+
 HELP = "segment a video: overlay video (.webm/.avi), masks, class shares, FPS and flicker"
 
 BACKENDS = ("torch", "torchscript", "onnxruntime", "ort-int8")
@@ -16,12 +18,11 @@ def _size(text: str):
     if text in ("auto", "native"):
         return text
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
+        return hw_size(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"--size wants HxW (e.g. 256x512), 'auto' or 'native', got {text!r}"
         ) from None
-    return h, w
 
 
 def _alpha(text: str) -> float:
