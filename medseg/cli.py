@@ -60,9 +60,16 @@ def _cheap_help(name: str) -> str:
     path = Path(list(spec.submodule_search_locations)[0]) / f"{COMMANDS[name]}.py"
     if not path.is_file():
         return "(not available yet)"
-    for line in path.read_text().splitlines():
-        if line.startswith("HELP = "):
-            return line.split("=", 1)[1].strip().strip("\"'")
+    import ast
+
+    # Parse rather than match lines, so a HELP wrapped in parentheses reads right too.
+    for node in ast.parse(path.read_text()).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+        ):
+            return str(node.value.value)
     return ""
 
 

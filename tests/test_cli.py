@@ -31,6 +31,8 @@ def test_help_lists_subcommands():
     ).stdout
     for cmd in ("models", "train", "predict", "app"):
         assert cmd in out
+    # each line's help text comes from the command module's HELP (parenthesised ones too)
+    assert "benchmarks: model x backend" in out
 
 
 def test_import_is_light():
