@@ -15,7 +15,7 @@ import copy
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,21 @@ import torch
 from torch import nn
 
 BACKENDS = ("torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8")
+
+
+def as_predict_fn(
+    f: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A model (put in eval mode, run without gradients) or a callable, as a callable."""
+    if isinstance(f, nn.Module):
+        model = f.eval()
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model(x)
+
+        return fn
+    return f
 
 
 class Runner:

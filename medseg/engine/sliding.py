@@ -12,17 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-
-def _as_fn(predict_fn: Callable[[torch.Tensor], torch.Tensor] | nn.Module):
-    if isinstance(predict_fn, nn.Module):
-        model = predict_fn.eval()
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return model(x)
-
-        return fn
-    return predict_fn
+from .backends import as_predict_fn
 
 
 def sliding_window_predict(
@@ -63,7 +53,7 @@ def sliding_window_predict(
             image,
             roi_size=roi_size,
             sw_batch_size=sw_batch_size,
-            predictor=_as_fn(predict_fn),
+            predictor=as_predict_fn(predict_fn),
             overlap=overlap,
             mode=mode,
             sigma_scale=sigma_scale,

@@ -16,19 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backends import as_predict_fn
+
 PredictFn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _as_fn(f: PredictFn | nn.Module) -> PredictFn:
-    if isinstance(f, nn.Module):
-        model = f.eval()
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return model(x)
-
-        return fn
-    return f
 
 
 def _probs(logits: torch.Tensor) -> torch.Tensor:
@@ -82,7 +72,7 @@ def tta_predict(
     Returns:
         ``(mean_probs [N, K, H, W], uncertainty [N, H, W])``, float32.
     """
-    fn = _as_fn(predict_fn_or_model)
+    fn = as_predict_fn(predict_fn_or_model)
     if uncertainty not in ("entropy", "variance"):
         raise ValueError(f"uncertainty must be 'entropy' or 'variance', got {uncertainty!r}")
     x = image_tensor
@@ -121,7 +111,7 @@ def tta_predict_loop(
     uncertainty: str = "entropy",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference implementation: one forward pass per view and per image (same outputs)."""
-    fn = _as_fn(predict_fn_or_model)
+    fn = as_predict_fn(predict_fn_or_model)
     size = tuple(image_tensor.shape[-2:])
     per_image = []
     for i in range(image_tensor.shape[0]):
