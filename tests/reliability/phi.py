@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from pathlib import Path
 
 from corpus import generator
@@ -47,7 +48,8 @@ def find_in_bytes(data: bytes) -> list[tuple[str, str]]:
     if data[:2] == b"\x1f\x8b":  # gzip (NIfTI .nii.gz): search the content too
         try:
             hits += find_in_text(gzip.decompress(data).decode("latin-1"))
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
+            # a corrupt .gz (the corpus uploads some to the same server): raw bytes were searched
             pass
     return sorted(set(hits))
 
