@@ -46,7 +46,8 @@ def evaluate(
         loader: yields ``(x float [N, C, H, W], y int64 [N, H, W])``.
         num_classes: K.
         ignore_index: label value skipped by the metrics (and the loss).
-        device: where to run.
+        device: where to run. A model on another device is moved there for the run and moved
+            back afterwards.
         loss_fn: optional ``loss_fn(logits, y)``; its pixel-batch mean is reported as ``loss``.
         amp: ``"bf16"``/``"fp16"`` autocast, or ``None``.
         class_names: names for the per-class entries.
@@ -59,6 +60,10 @@ def evaluate(
     """
     device = torch.device(device)
     was_training = model.training
+    home = next((p.device for p in model.parameters()), device)
+    moved = home.type != device.type or (device.index is not None and home.index != device.index)
+    if moved:
+        model.to(device)
     model.eval()
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     loss_sum, n_batches = 0.0, 0
@@ -76,9 +81,11 @@ def evaluate(
                 loss_sum += float(loss_fn(logits.float(), y))
                 n_batches += 1
             pred = logits.argmax(1) if logits.shape[1] > 1 else (logits[:, 0] > 0).long()
-            cm.update(pred.cpu(), y.cpu())
+            cm.update(pred, y)  # on the device: only the K×K matrix comes back
     finally:
         model.train(was_training)
+        if moved:
+            model.to(home)
     cm.sync()
     scores = cm.compute(class_names)
     out: dict[str, Any] = {

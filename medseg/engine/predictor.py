@@ -300,7 +300,14 @@ class Predictor:
             from .tta import tta_predict
 
             kw = tta if isinstance(tta, dict) else {}
-            probs_t, unc_t = tta_predict(self.logits, x, **kw)
+            dev = getattr(self.runner, "device", None)
+            if isinstance(dev, torch.device) and dev.type != "cpu":
+                # A torch runner on an accelerator: resize, softmax and average there too, and
+                # bring back only the mean and the uncertainty.
+                probs_t, unc_t = tta_predict(self.runner, x.to(dev), **kw)
+                probs_t, unc_t = probs_t.float().cpu(), unc_t.float().cpu()
+            else:
+                probs_t, unc_t = tta_predict(self.logits, x, **kw)
             if tuple(probs_t.shape[-2:]) != (h, w):
                 probs_t = F.interpolate(probs_t, size=(h, w), mode="bilinear", align_corners=False)
                 unc_t = F.interpolate(

@@ -121,11 +121,14 @@ def _rng_state() -> dict[str, Any]:
     # Only tensors / plain values so the checkpoint loads with weights_only=True.
     _, keys, pos, has_gauss, cached = np.random.get_state()
     version, pstate, gauss = random.getstate()
-    return {
+    state = {
         "torch": torch.get_rng_state(),
         "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
         "python": [int(version), list(pstate), gauss],
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()  # dropout etc. on the GPU
+    return state
 
 
 def _set_rng_state(s: dict[str, Any]) -> None:
@@ -134,6 +137,8 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, pstate, gauss = s["python"]
     random.setstate((version, tuple(pstate), gauss))
+    if s.get("cuda") and torch.cuda.is_available() and torch.cuda.device_count() == len(s["cuda"]):
+        torch.cuda.set_rng_state_all(s["cuda"])
 
 
 class Trainer:
