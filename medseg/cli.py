@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         p = argparse.ArgumentParser(prog=f"medseg {args.command}")
         mod.add_arguments(p)
         args = p.parse_args(sys.argv[2:])
+    from .runtime import tune_allocator
+
+    tune_allocator()  # glibc malloc keeps tensor memory for reuse (see medseg/runtime.py)
     try:
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:

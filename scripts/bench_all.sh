@@ -168,11 +168,26 @@ finally:
 EOF
 [ -s "$TMP/app.md" ] || echo "_app round trip failed_" >"$TMP/app.md"
 
+# ------------------------------------------------------------------ GPU (kept from its own run)
+: >"$TMP/gpu.md"
+if [ -s docs/benchmarks-gpu.md ]; then
+    {
+        echo "## GPU"
+        echo
+        echo "_Not re-measured by this script (this machine has no GPU): copied from" \
+            "\\`docs/benchmarks-gpu.md\\`, written by \\`python scripts/bench_gpu.py\\` on a" \
+            "GPU machine; the date and device are in its text._"
+        echo
+        sed '1{/^## /d}' docs/benchmarks-gpu.md
+        echo
+    } >"$TMP/gpu.md"
+fi
+
 # ------------------------------------------------------------------ assemble
 {
     cat "$TMP/head.md" "$TMP/body.md"
     echo
-    cat "$TMP/zoo_section.md" "$TMP/app.md"
+    cat "$TMP/zoo_section.md" "$TMP/app.md" "$TMP/gpu.md"
     echo "## Reliability"
     echo
     echo "Corpus, load-test and fault-test figures: see docs/reliability.md" \

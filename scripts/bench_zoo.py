@@ -50,6 +50,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=None, help="write a markdown table here")
     args = ap.parse_args()
+    from medseg.runtime import tune_allocator
+
+    tune_allocator()  # as every medseg command does (see medseg/runtime.py)
     torch.set_num_threads(args.threads)
     rows = [measure(n, args.repeats) for n in list_models()]
     lines = [

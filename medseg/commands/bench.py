@@ -22,6 +22,7 @@ HELPER_SCRIPTS = (
     ("bench_metrics.py", "ConfusionMatrix vs per-image loop"),
     ("bench_training.py", "Training"),
     ("bench_video.py", "Video pipeline"),
+    ("bench_allocator.py", "glibc malloc tuning (eager PyTorch, CPU)"),
 )
 SUB_BENCHMARKS = ("backends", "tta", "int8")
 #: smaller settings for --quick, passed only where a helper's run() accepts them

@@ -1,8 +1,9 @@
 """Inference benchmarks: back-ends × sizes, batched vs looped TTA, int8 accuracy.
 
-Runs are interleaved (one repetition of every back-end in turn) so that load from other
-processes hits all back-ends alike, and every ratio is taken against eager PyTorch measured
-in the same run. Numbers are medians of several repetitions after warm-up.
+Back-ends are timed in rounds of blocks (a block of calls of each back-end in turn, three
+rounds) so that load from other processes hits all back-ends alike without one back-end's
+spinning worker threads slowing the next one's call; every ratio is taken against eager
+PyTorch measured in the same run. Numbers are medians of several repetitions after warm-up.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def machine_info() -> dict:
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
     }
+
+
+def _malloc_note() -> str:
+    from ..runtime import allocator_settings
+
+    a = allocator_settings()
+    if a is None:
+        return "glibc defaults (not tuned: eager PyTorch re-faults its activations each call)"
+    return (
+        f"tuned by `medseg.runtime.tune_allocator` (no per-block mmap, trim threshold "
+        f"{a['trim_threshold'] >> 20} MiB), as every `medseg` command does"
+    )
 
 
 def _stats(times: list[float], batch: int) -> dict:
@@ -96,9 +109,9 @@ def bench_backends(
             gc.collect()
             before = _rss_mb()
             try:
-                # ort_spin=False: the back-ends run interleaved in one process, and spinning
-                # ORT threads keep the cores busy while PyTorch runs (measured: eager 21 ms ->
-                # 56 ms on the light model), which would inflate every ratio against eager.
+                # ort_spin=False: the back-ends share one process, and spinning ORT threads
+                # keep the cores busy while PyTorch runs (measured, call-by-call: eager 21 ms
+                # -> 56 ms on the light model), which would inflate every ratio against eager.
                 r = make_runner(model, be, example_size=(min(h, 128), min(w, 128)), ort_spin=False)
                 for _ in range(warmup):
                     r(x)
@@ -109,11 +122,21 @@ def bench_backends(
             runners[be], mem[be] = r, _rss_mb() - before
         ref = runners["torch"](x) if "torch" in runners else None
         times: dict[str, list[float]] = {be: [] for be in runners}
-        for _ in range(reps):
+        # Rounds of blocks (each back-end runs a block of calls in turn), not call-by-call
+        # interleaving: a back-end's worker threads spin-wait for a while after each call
+        # (OpenMP's and ONNX Runtime's), and in an interleaved loop that spinning steals the
+        # cores from the next back-end's call (measured: ORT 14.3 ms interleaved vs 10.6 ms in
+        # blocks on the light model). Rounds still spread slow drifts of a shared machine over
+        # every back-end.
+        rounds = max(1, min(3, reps))
+        for k in range(rounds):
+            n = reps // rounds + (1 if k < reps % rounds else 0)
             for be, r in runners.items():
-                t0 = time.perf_counter()
-                r(x)
-                times[be].append(time.perf_counter() - t0)
+                r(x)  # one untimed call: the caches and thread pools of this back-end
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    r(x)
+                    times[be].append(time.perf_counter() - t0)
         base = _stats(times["torch"], batch)["median_ms"] if "torch" in times else None
         for be, r in runners.items():
             st = _stats(times[be], batch)
@@ -144,35 +167,47 @@ def bench_tta(
     name: str,
     size: Sequence[int] = (256, 512),
     *,
+    backend: str = "torch",
     scales: Sequence[float] = (0.75, 1.0, 1.25),
     reps: int = 5,
     warmup: int = 1,
     pretrained: bool | None = None,
     model_kwargs: dict | None = None,
 ) -> dict:
-    """Batched TTA (one pass per scale) vs the one-by-one loop, interleaved, same run.
+    """Batched TTA (one pass per scale) vs the one-by-one loop on one back-end, same run.
+
+    Both go through the same runner (:func:`~medseg.engine.backends.make_runner`), so the
+    ratio is the effect of batching alone. Timed in rounds of blocks, as
+    :func:`bench_backends`.
 
     Returns:
-        ``model, size, views, loop_ms, batched_ms, speedup, max_abs_diff``.
+        ``model, backend, size, views, loop_ms, batched_ms, speedup, max_abs_diff``.
     """
+    from ..engine.backends import make_runner
     from ..engine.tta import tta_predict, tta_predict_loop
 
     model, _ = _model(name, pretrained, **(model_kwargs or {}))
     x = torch.randn(1, model.cfg.in_channels, *size, generator=torch.Generator().manual_seed(0))
+    fn = make_runner(model, backend, example_size=(128, 128), ort_spin=False)
     for _ in range(warmup):
-        tta_predict(model, x, scales)
-        tta_predict_loop(model, x, scales)
+        tta_predict(fn, x, scales)
+        tta_predict_loop(fn, x, scales)
     tl, tb = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a, _ = tta_predict_loop(model, x, scales)
-        t1 = time.perf_counter()
-        b, _ = tta_predict(model, x, scales)
-        tb.append(time.perf_counter() - t1)
-        tl.append(t1 - t0)
+    rounds = max(1, min(3, reps))
+    for k in range(rounds):
+        n = reps // rounds + (1 if k < reps % rounds else 0)
+        for f, acc in ((tta_predict_loop, tl), (tta_predict, tb)):
+            f(fn, x, scales)
+            for _ in range(n):
+                t0 = time.perf_counter()
+                f(fn, x, scales)
+                acc.append(time.perf_counter() - t0)
+    a, _ = tta_predict_loop(fn, x, scales)
+    b, _ = tta_predict(fn, x, scales)
     lm, bm = float(np.median(tl)) * 1e3, float(np.median(tb)) * 1e3
     return {
         "model": name,
+        "backend": backend,
         "size": f"{size[0]}x{size[1]}",
         "views": 2 * len(scales),
         "loop_ms": lm,
@@ -273,6 +308,7 @@ BACKEND_COLUMNS = (
 )
 TTA_COLUMNS = (
     ("model", "model", ""),
+    ("backend", "backend", ""),
     ("size", "H×W", ""),
     ("views", "views", ""),
     ("loop_ms", "loop ms", ".1f"),
@@ -303,7 +339,14 @@ SUITE = {
         {},
     ),
 }
-TTA_SUITE = (("lraspp_mobilenet_v3", (256, 512), 5), ("deeplabv3_resnet50", (256, 512), 2))
+#: (model, size, back-end, repetitions)
+TTA_SUITE = (
+    ("lraspp_mobilenet_v3", (256, 512), "torch", 6),
+    ("lraspp_mobilenet_v3", (256, 512), "channels_last", 6),
+    ("lraspp_mobilenet_v3", (256, 512), "onnxruntime", 6),
+    ("lraspp_mobilenet_v3", (128, 256), "onnxruntime", 6),
+    ("deeplabv3_resnet50", (256, 512), "torch", 3),
+)
 
 
 def run_suite(
@@ -338,14 +381,15 @@ def run_suite(
         )
     tta_rows = []
     if tta:
-        for name, size, rp in TTA_SUITE:
+        for name, size, be, rp in TTA_SUITE:
             if models and name not in models:
                 continue
-            r = bench_tta(name, size, reps=2 if quick else rp)
+            r = bench_tta(name, size, backend=be, reps=2 if quick else rp)
             tta_rows.append(r)
             if log:
                 log(
-                    f"  TTA {name} {r['size']}: loop {r['loop_ms']:.0f} ms, batched {r['batched_ms']:.0f} ms, x{r['speedup']:.2f}"
+                    f"  TTA {name} {be} {r['size']}: loop {r['loop_ms']:.0f} ms, "
+                    f"batched {r['batched_ms']:.0f} ms, x{r['speedup']:.2f}"
                 )
     int8_res = None
     if int8:
@@ -361,9 +405,10 @@ def run_suite(
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {info['cpu']} "
         f"({info['cores']} cores, {info['torch_threads']} torch threads; ONNX Runtime with the same "
         f"thread count), torch {info['torch']}, onnxruntime {info['onnxruntime']}. Batch 1, "
-        "random-normal input, warm-up then interleaved repetitions (every back-end in turn), "
-        "medians; `× eager` is the ratio to eager PyTorch fp32 in the same run. The machine "
-        "was shared with other jobs, so absolute times are noisy; ratios are the robust part.",
+        "random-normal input, warm-up, then three rounds of a block of calls per back-end, "
+        "medians; `× eager` is the ratio to eager PyTorch fp32 in the same run. "
+        f"glibc malloc: {_malloc_note()}. The machine may be shared with other jobs, so "
+        "absolute times are noisy; ratios are the robust part.",
         "",
         format_table(rows, BACKEND_COLUMNS),
         "",

@@ -31,11 +31,19 @@ def test_bench_backends_rows():
     assert table.count("\n") == 4 and "| unet | onnxruntime | 32x48 |" in table
 
 
-def test_bench_tta_same_result():
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_bench_tta_same_result(backend):
     r = bench_tta(
-        "unet", (32, 32), reps=1, warmup=0, pretrained=False, model_kwargs={"base_channels": 8}
+        "unet",
+        (32, 32),
+        backend=backend,
+        reps=1,
+        warmup=0,
+        pretrained=False,
+        model_kwargs={"base_channels": 8},
     )
     assert r["views"] == 6 and r["max_abs_diff"] < 1e-5 and r["speedup"] > 0
+    assert r["backend"] == backend
 
 
 def test_bench_all_runs_helpers_and_skips_missing(tmp_path, monkeypatch):
