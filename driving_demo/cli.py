@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from medseg.runtime import tune_allocator
+
+    tune_allocator()  # as the medseg commands do (see medseg/runtime.py)
     try:
         return video_command.run(args)
     except (ValueError, FileNotFoundError) as e:

@@ -175,7 +175,7 @@ if [ -s docs/benchmarks-gpu.md ]; then
         echo "## GPU"
         echo
         echo "_Not re-measured by this script (this machine has no GPU): copied from" \
-            "\\`docs/benchmarks-gpu.md\\`, written by \\`python scripts/bench_gpu.py\\` on a" \
+            "docs/benchmarks-gpu.md, written by 'python scripts/bench_gpu.py' on a" \
             "GPU machine; the date and device are in its text._"
         echo
         sed '1{/^## /d}' docs/benchmarks-gpu.md

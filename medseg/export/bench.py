@@ -58,6 +58,29 @@ def _malloc_note() -> str:
     )
 
 
+def _timed_rounds(calls: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    """Seconds per call of each entry, timed in rounds of blocks.
+
+    Each round runs a block of calls of every entry in turn (one untimed call first, for that
+    entry's caches and thread pools), three rounds in all. Not call-by-call interleaving: a
+    back-end's worker threads spin-wait for a while after each call (OpenMP's and ONNX
+    Runtime's), and interleaved that spinning steals the cores from the next entry's call
+    (measured: ORT 14.3 ms interleaved vs 10.6 ms in blocks on the light model). The rounds
+    still spread slow drifts of a shared machine over every entry.
+    """
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    rounds = max(1, min(3, reps))
+    for k in range(rounds):
+        n = reps // rounds + (1 if k < reps % rounds else 0)
+        for key, fn in calls.items():
+            fn()
+            for _ in range(n):
+                t0 = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t0)
+    return times
+
+
 def _stats(times: list[float], batch: int) -> dict:
     a = np.asarray(times) * 1000.0
     med = float(np.median(a))
@@ -121,22 +144,7 @@ def bench_backends(
                 continue
             runners[be], mem[be] = r, _rss_mb() - before
         ref = runners["torch"](x) if "torch" in runners else None
-        times: dict[str, list[float]] = {be: [] for be in runners}
-        # Rounds of blocks (each back-end runs a block of calls in turn), not call-by-call
-        # interleaving: a back-end's worker threads spin-wait for a while after each call
-        # (OpenMP's and ONNX Runtime's), and in an interleaved loop that spinning steals the
-        # cores from the next back-end's call (measured: ORT 14.3 ms interleaved vs 10.6 ms in
-        # blocks on the light model). Rounds still spread slow drifts of a shared machine over
-        # every back-end.
-        rounds = max(1, min(3, reps))
-        for k in range(rounds):
-            n = reps // rounds + (1 if k < reps % rounds else 0)
-            for be, r in runners.items():
-                r(x)  # one untimed call: the caches and thread pools of this back-end
-                for _ in range(n):
-                    t0 = time.perf_counter()
-                    r(x)
-                    times[be].append(time.perf_counter() - t0)
+        times = _timed_rounds({be: (lambda r=r, x=x: r(x)) for be, r in runners.items()}, reps)
         base = _stats(times["torch"], batch)["median_ms"] if "torch" in times else None
         for be, r in runners.items():
             st = _stats(times[be], batch)
@@ -192,16 +200,14 @@ def bench_tta(
     for _ in range(warmup):
         tta_predict(fn, x, scales)
         tta_predict_loop(fn, x, scales)
-    tl, tb = [], []
-    rounds = max(1, min(3, reps))
-    for k in range(rounds):
-        n = reps // rounds + (1 if k < reps % rounds else 0)
-        for f, acc in ((tta_predict_loop, tl), (tta_predict, tb)):
-            f(fn, x, scales)
-            for _ in range(n):
-                t0 = time.perf_counter()
-                f(fn, x, scales)
-                acc.append(time.perf_counter() - t0)
+    t = _timed_rounds(
+        {
+            "loop": lambda: tta_predict_loop(fn, x, scales),
+            "batched": lambda: tta_predict(fn, x, scales),
+        },
+        reps,
+    )
+    tl, tb = t["loop"], t["batched"]
     a, _ = tta_predict_loop(fn, x, scales)
     b, _ = tta_predict(fn, x, scales)
     lm, bm = float(np.median(tl)) * 1e3, float(np.median(tb)) * 1e3
@@ -245,8 +251,9 @@ def int8_accuracy(
     model, pre = _model(name, True)
     cfg = model.cfg
     calib = synthetic_calibration(cfg, n=n_calib, size=size)
-    fp = Predictor(make_runner(model, "onnxruntime"), cfg)
-    q = Predictor(make_runner(model, "ort-int8", calibration=calib), cfg)
+    # ort_spin=False: the two sessions share the process (see bench_backends)
+    fp = Predictor(make_runner(model, "onnxruntime", ort_spin=False), cfg)
+    q = Predictor(make_runner(model, "ort-int8", calibration=calib, ort_spin=False), cfg)
     cm_f, cm_q = ConfusionMatrix(cfg.num_classes), ConfusionMatrix(cfg.num_classes)
     agree = total = 0
     for i in range(n_eval):
@@ -257,14 +264,8 @@ def int8_accuracy(
         agree += int((a == b).sum())
         total += a.size
     x = fp.preprocess(render_scene(seed, size=tuple(size))[0])
-    tf, tq = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fp.logits(x)
-        t1 = time.perf_counter()
-        q.logits(x)
-        tq.append(time.perf_counter() - t1)
-        tf.append(t1 - t0)
+    t = _timed_rounds({"fp32": lambda: fp.logits(x), "int8": lambda: q.logits(x)}, reps)
+    tf, tq = t["fp32"], t["int8"]
     mf, mq = float(cm_f.compute()["miou"]), float(cm_q.compute()["miou"])
     fm, qm = float(np.median(tf)) * 1e3, float(np.median(tq)) * 1e3
     return {
