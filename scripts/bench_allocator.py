@@ -68,8 +68,17 @@ def child(mode: str, threads: int) -> dict:
         x = torch.randn(1, 3, 256, 512)
         out["tta_loop"] = timed(lambda: tta_predict_loop(m, x), 5)[0]
         out["tta_batched"] = timed(lambda: tta_predict(m, x), 5)[0]
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["maxrss_mb"] = _peak_rss_mb()
     return out
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not ``ru_maxrss``: Linux keeps that across ``execve``, so a
+    child started by a big parent (``medseg bench --all``) would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def run(repeats: int = 2, threads: int = 2) -> dict:
