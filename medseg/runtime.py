@@ -54,6 +54,10 @@ def tune_allocator(trim_threshold: int = 1 << 30, mmap_max: int = 0) -> dict[str
         environment variables already set.
     """
     global _applied
+    if not 0 < trim_threshold < 2**31:
+        raise ValueError("trim_threshold must be in (0, 2 GiB)")
+    if mmap_max < 0:
+        raise ValueError("mmap_max must be >= 0")
     if _applied is not None:
         return _applied
     if os.environ.get("MEDSEG_TUNE_MALLOC", "1").strip().lower() in ("0", "false", "no", "off"):
@@ -62,10 +66,6 @@ def tune_allocator(trim_threshold: int = 1 << 30, mmap_max: int = 0) -> dict[str
         return None  # the user tuned glibc already
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    if not 0 < trim_threshold < 2**31:
-        raise ValueError("trim_threshold must be in (0, 2 GiB)")
-    if mmap_max < 0:
-        raise ValueError("mmap_max must be >= 0")
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
