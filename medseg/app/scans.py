@@ -20,8 +20,10 @@ import numpy as np
 from .common import (
     MAX_VOLUME_VOXELS,
     AppError,
+    as_paths,
     check_image_header,
     expand_uploads,
+    extract_zip,
     file_kind,
     require,
     safe_name,
@@ -39,6 +41,8 @@ class Scan:
     volume: Any
     kind: str
     n_files: int
+    #: files in an uploaded zip that were left out (not DICOM, next to a DICOM series)
+    n_skipped: int = 0
     #: shape and spacing after reorientation to RAS (what slice indices count along)
     canonical_shape: tuple[int, ...] = ()
     canonical_spacing: tuple[float, ...] = ()
@@ -97,12 +101,51 @@ def _precheck(paths: list[Path], kind: str) -> None:
             raise AppError("DICOM series is too large for the web app; use `medseg predict`")
 
 
+def _drop_strays(raw: list[Path]) -> tuple[list[Path], int]:
+    """Uploaded paths (zips expanded), without the stray files of a zipped DICOM series.
+
+    Zipped series folders often carry a README, a DICOMDIR viewer's files or thumbnails next
+    to the slices. When a zip holds DICOM files, its members of any other (or unknown) kind
+    are left out and counted; only their number is reported, as a file name can carry a
+    patient's name. Files uploaded one by one are taken as given: a wrong one is an error.
+    """
+    out: list[Path] = []
+    skipped = 0
+    for p in raw:
+        if file_kind(p) != "zip":
+            out.append(p)
+            continue
+        members = extract_zip(p)
+        kinds = {}
+        for m in members:
+            try:
+                kinds[m] = file_kind(m)
+            except AppError:
+                kinds[m] = "unsupported"
+        if "dicom" in kinds.values():
+            keep = [m for m in members if kinds[m] == "dicom"]
+            skipped += len(members) - len(keep)
+            out.extend(keep)
+        else:
+            out.extend(members)  # no series inside: the usual checks give the precise error
+    return out, skipped
+
+
 def load_scan(files: Any) -> Scan:
     """Read uploaded DICOM file(s) / zip, NIfTI or a 2-D image into a :class:`Scan`.
 
-    Loads are cached per set of uploaded files, so moving the slider does not re-read them.
+    Loads are cached per set of uploaded files (zips included, keyed before they are
+    extracted), so moving the slider does not re-read or re-extract them.
     """
-    paths = expand_uploads(files)
+    raw = as_paths(files)
+    if not raw:
+        raise AppError("no file uploaded: choose a file (or click an example) first")
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in raw)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    paths, skipped = _drop_strays(raw)
     kinds = {file_kind(p) for p in paths}
     if len(kinds) > 1:
         raise AppError(
@@ -114,11 +157,6 @@ def load_scan(files: Any) -> Scan:
         raise AppError("this is a video; use the Video tab")
     if kind in ("nifti", "image") and len(paths) > 1:
         raise AppError(f"upload one {kind} file at a time (got {len(paths)})")
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
     _precheck(paths, kind)
     io = io_module()
     arg: Any = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
@@ -131,6 +169,7 @@ def load_scan(files: Any) -> Scan:
         volume=volume,
         kind=kind,
         n_files=len(paths),
+        n_skipped=skipped,
         canonical_shape=tuple(int(n) for n in canon.array.shape),
         canonical_spacing=tuple(float(x) for x in canon.spacing),
     )
@@ -228,6 +267,7 @@ def scan_info(scan: Scan) -> dict[str, Any]:
     info: dict[str, Any] = {
         "kind": scan.kind,
         "files": scan.n_files,
+        **({"skipped_files": scan.n_skipped} if scan.n_skipped else {}),
         "shape": [int(s) for s in np.shape(scan.volume.array)],
         "spacing_mm": [round(float(s), 4) for s in np.ravel(scan.volume.spacing)],
     }

@@ -6,6 +6,7 @@ rescale for the windowed slice, nibabel for the written masks, numpy for Dice/ar
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 
@@ -15,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from medseg.app import medical
+from medseg.app import medical, scans
 from medseg.app.common import AppError
 
 PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "InstitutionName")
@@ -239,3 +240,42 @@ def test_scan_cache_is_bounded(ct_small, mr_small, brain_png, monkeypatch):
     scans.load_scan([mr_small])  # 16 kB: both would be 81 kB > 70 kB -> CT evicted
     assert len(scans._CACHE) == 1
     assert scans.load_scan([ct_small]) is not a
+
+
+def test_zipped_series_with_stray_files_loads_and_counts_them(tmp_path, ct_small):
+    z = tmp_path / "series.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(ct_small, "DOE_JOHN/IMG0001.dcm")
+        zf.writestr("DOE_JOHN/README.txt", "exported by a viewer")
+        zf.writestr("DOE_JOHN/thumb.jpg", b"\xff\xd8 not really a jpeg")
+        zf.writestr("DOE_JOHN/viewer.exe", b"MZ")
+    info, _, img = medical.medical_load([z])
+    ref, _, ref_img = medical.medical_load([ct_small])
+    assert info["kind"] == "dicom" and info["files"] == 1 and info["skipped_files"] == 3
+    assert "skipped_files" not in ref
+    np.testing.assert_array_equal(img, ref_img)
+    assert "DOE" not in json.dumps(info)  # only a count, never the names
+    # The same stray file uploaded on its own, or a zip with no DICOM in it, is still an error.
+    txt = tmp_path / "README.txt"
+    txt.write_text("x")
+    with pytest.raises(AppError, match="unsupported file type"):
+        medical.medical_load([ct_small, txt])
+    z2 = tmp_path / "notes.zip"
+    with zipfile.ZipFile(z2, "w") as zf:
+        zf.writestr("README.txt", "x")
+    with pytest.raises(AppError, match="unsupported file type"):
+        medical.medical_load([z2])
+
+
+def test_zip_is_extracted_once_per_upload(tmp_path, ct_small, monkeypatch):
+    from medseg.app import common
+
+    z = tmp_path / "once.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(ct_small, "a.dcm")
+    calls = []
+    real = common.extract_zip
+    monkeypatch.setattr(scans, "extract_zip", lambda p: calls.append(p) or real(p))
+    scans.load_scan([z])
+    scans.load_scan([z])  # e.g. the slider moved: served from the cache
+    assert len(calls) == 1
