@@ -5,8 +5,8 @@ PyTorch's CPU tensors come from plain ``malloc``. With glibc's defaults, blocks 
 again, and free memory at the top of the heap beyond the *trim threshold* goes back to the
 OS, so every forward pass of a segmentation network at 512×1024 and up faults all of its
 activation memory in again. Measured here (2 cores, LR-ASPP MobileNetV3, batch 1): 512×1024
-130 ms and 42 500 minor page faults per forward with the defaults, 76 ms and 2 000 faults
-tuned; 1024×2048 962 ms → 341 ms. It is also why batching used to *hurt* on this machine.
+115 ms and 31 000 minor page faults per forward with the defaults, 71 ms and ~400 faults
+tuned; 1024×2048 959 ms → 329 ms. It is also why batching used to *hurt* on this machine.
 ``scripts/bench_allocator.py`` measures it in fresh processes (``BENCHMARKS.md``).
 
 :func:`tune_allocator` sets ``M_MMAP_MAX = 0`` (every block comes from the heap, none from its
@@ -16,7 +16,9 @@ is 40 MB) are still mapped and unmapped on every call.
 
 The price: freed memory stays with the process (up to 1 GiB at the top of the heap, and freed
 blocks in the middle of it) instead of going back to the OS, so a server's RSS stays near its
-high-water mark. Same idea as LD_PRELOADing jemalloc/tcmalloc, which PyTorch's CPU
+high-water mark, and mixed sizes fragment the heap: peak RSS was 2 % lower for one model at
+fixed sizes but 28 % higher for the benchmark process (three models, six sizes up to
+1024×2048). Same idea as LD_PRELOADing jemalloc/tcmalloc, which PyTorch's CPU
 performance guide recommends, without a dependency.
 
 ``medseg`` commands (and ``app.py``) call :func:`tune_allocator` at start; ``import medseg``
