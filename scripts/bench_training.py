@@ -1,7 +1,7 @@
 """Training throughput: medseg ``Trainer`` vs a plain tutorial-style loop, same model and data.
 
 Baseline: fp32, contiguous (NCHW) tensors, data prepared in the training process.
-Trainer: channels-last, bf16 autocast where the CPU has native bf16 (``amp="auto"``), and
+Trainer: channels-last, bf16 autocast where the CPU has AMX (``amp="auto"``), and
 one DataLoader worker preparing the next batches while the model trains. Variants isolate
 each change. Runs are interleaved (A B C ... A B C ...) and the median of ``--reps`` is
 reported, so a noisy shared machine affects all variants alike.
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from medseg.data.synthetic_streets import SyntheticStreets
-from medseg.engine.trainer import TrainConfig, Trainer, cpu_has_native_bf16
+from medseg.engine.trainer import TrainConfig, Trainer, cpu_has_amx, cpu_has_native_bf16
 from medseg.models import create_model, get_model_cfg
 from medseg.transforms.joint import train_transforms
 
@@ -107,6 +107,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="write the markdown table here")
     args = ap.parse_args(argv)
+    from medseg.runtime import tune_allocator
+
+    tune_allocator()  # as every medseg command does (see medseg/runtime.py)
     torch.set_num_threads(args.threads)
     get_model_cfg(args.model)  # fail early on a bad name
     variants = {
@@ -128,6 +131,9 @@ def main(argv=None) -> int:
             channels_last=False,
             workers=0,
         ),
+        "Trainer, channels-last + bf16 autocast": lambda: trainer_loop(
+            args.model, args.batch, args.steps, args.size, amp="bf16", workers=0
+        ),
         "Trainer default (channels-last + amp=auto + 1 loader worker)": lambda: trainer_loop(
             args.model, args.batch, args.steps, args.size
         ),
@@ -142,7 +148,8 @@ def main(argv=None) -> int:
         f"Model `{args.model}`, batch {args.batch}, crops {args.size[0]}×{args.size[1]} from "
         f"synthetic 256×512 scenes, {args.steps} timed steps after 1 warm-up, median of "
         f"{args.reps} interleaved repetitions, {args.threads} threads, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, native bf16: {cpu_has_native_bf16()}.",
+        f"{platform.processor() or platform.machine()}, native bf16: {cpu_has_native_bf16()}, "
+        f"AMX: {cpu_has_amx()} (amp=auto → {'bf16' if cpu_has_amx() else 'off'}).",
         "",
         "| variant | images/s (median) | × plain loop |",
         "|---|---:|---:|",

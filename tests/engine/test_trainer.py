@@ -166,3 +166,18 @@ def test_evaluator_matches_brute_force_iou():
     np.testing.assert_allclose(res["iou"], ious, rtol=1e-9)
     assert res["miou"] == pytest.approx(np.nanmean(ious))
     assert res["pixel_accuracy"] == pytest.approx((pred == gt)[keep].mean())
+
+
+def test_amp_auto_picks_bf16_on_cpu_only_with_amx(monkeypatch):
+    from medseg.engine import trainer as tr
+
+    cpu = torch.device("cpu")
+    for amx, native, want in [(True, True, "bf16"), (False, True, None), (False, False, None)]:
+        monkeypatch.setattr(tr, "cpu_has_amx", lambda v=amx: v)
+        monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda v=native: v)
+        assert tr.resolve_amp("auto", cpu) == want
+        assert tr.resolve_amp(True, cpu) == want
+    assert tr.resolve_amp("bf16", cpu) == "bf16"  # explicit choices are kept
+    assert tr.resolve_amp("off", cpu) is None and tr.resolve_amp(False, cpu) is None
+    with pytest.raises(ValueError, match="amp must be"):
+        tr.resolve_amp("fp8", cpu)
