@@ -1,9 +1,10 @@
 """The CUDA paths: inference, TTA, sliding window, training with AMP, losses and metrics.
 
 Each test runs the same work on the accelerator and on the CPU and compares the two (the CPU
-result is the independent reference). CI has no GPU, so these skip there; they ran on an
-NVIDIA H100 (see ``docs/gpu.md``). ``MEDSEG_GPU_TEST_DEVICE=cpu`` runs them on the CPU instead,
-a dry run that checks the test code itself (the comparisons are then trivially equal).
+result is the independent reference). CI has no GPU, so these skip there; they passed on an
+NVIDIA H100 (``docs/gpu-tests-h100.log``; ``docs/inference.md``, section GPU).
+``MEDSEG_GPU_TEST_DEVICE=cpu`` runs them on the CPU instead, a dry run that checks the test
+code itself (the comparisons are then trivially equal).
 
 TF32 is switched off where numbers are compared to 1e-4: with it on, cuDNN convolutions round
 their inputs to 10 mantissa bits and logits differ by ~1e-3 (checked separately, on labels).
