@@ -17,7 +17,7 @@ is 40 MB) are still mapped and unmapped on every call.
 The price: freed memory stays with the process (up to 1 GiB at the top of the heap, and freed
 blocks in the middle of it) instead of going back to the OS, so a server's RSS stays near its
 high-water mark, and mixed sizes fragment the heap: peak RSS was 2 % lower for one model at
-fixed sizes but 28 % higher for the benchmark process (three models, six sizes up to
+fixed sizes but 10–28 % higher for the benchmark process (three models, six sizes up to
 1024×2048). Same idea as LD_PRELOADing jemalloc/tcmalloc, which PyTorch's CPU
 performance guide recommends, without a dependency.
 

@@ -107,9 +107,9 @@ def cpu_has_amx() -> bool:
 
     That is where bf16 autocast pays off on a CPU: AMX runs bf16 convolutions and matmuls
     several times faster than fp32. AVX512-BF16 alone does not: on this project's AMD EPYC
-    (AVX512-BF16, no AMX) bf16 autocast trained at 1.03× fp32 and slowed channels-last
-    training (1.11× vs 1.33× the plain loop), and bf16 inference ran at 0.86–1.0× eager fp32
-    (BENCHMARKS.md).
+    (AVX512-BF16, no AMX) bf16 autocast trained at 1.03–1.07× fp32 and slowed channels-last
+    training (1.19–1.24× vs 1.29–1.32× the plain loop), and bf16 inference ran at 0.86–1.0×
+    eager fp32 (BENCHMARKS.md).
     """
     try:
         return bool(torch.cpu._is_amx_tile_supported())
