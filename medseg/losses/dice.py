@@ -39,7 +39,44 @@ def soft_region_sums(
     return tp, probs.sum(dims), onehot.sum(dims)
 
 
-class DiceLoss(nn.Module):
+class _SoftRegionLoss(nn.Module):
+    """What the soft region losses (Dice, Tversky) share: the options, the valid-pixel soft
+    counts and the reduction over classes. Not public: use the subclasses."""
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        ignore_index: int | None = 255,
+        smooth: float = 1.0,
+        weight: Sequence[float] | torch.Tensor | None = None,
+        include_background: bool = True,
+        ignore_empty: bool = False,
+        mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.smooth = float(smooth)
+        self.include_background = include_background
+        self.ignore_empty = ignore_empty
+        self.mode = mode
+        w = None if weight is None else as_weight(weight, len(weight), "weight")
+        self.register_buffer("weight", w, persistent=False)
+
+    def _sums(
+        self, logits: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+        """Soft ``TP``, ``sum(p)``, ``sum(g)`` per class and the mode (call in float32_region)."""
+        x, t, valid, mode = prepare(logits, target, self.ignore_index, self.mode, self.num_classes)
+        return (*soft_region_sums(x, t, valid, mode), mode)
+
+    def _reduce(self, loss_c: torch.Tensor, gt_count: torch.Tensor, mode: str) -> torch.Tensor:
+        return _reduce_classes(
+            loss_c, gt_count, self.weight, mode, self.include_background, self.ignore_empty
+        )
+
+
+class DiceLoss(_SoftRegionLoss):
     """Soft Dice loss ``1 - (2 sum(p g) + s) / (sum(p) + sum(g) + s)``, averaged over classes.
 
     Sums run over all valid pixels of the batch (batch Dice, as segmentation_models_pytorch and
@@ -64,45 +101,17 @@ class DiceLoss(nn.Module):
         logits ``[N, C, *]`` (any float dtype, autocast ok), target ``[N, *]`` integer.
     """
 
-    def __init__(
-        self,
-        num_classes: int | None = None,
-        ignore_index: int | None = 255,
-        smooth: float = 1.0,
-        weight: Sequence[float] | torch.Tensor | None = None,
-        include_background: bool = True,
-        ignore_empty: bool = False,
-        mode: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.smooth = float(smooth)
-        self.include_background = include_background
-        self.ignore_empty = ignore_empty
-        self.mode = mode
-        w = None if weight is None else as_weight(weight, len(weight), "weight")
-        self.register_buffer("weight", w, persistent=False)
-
     def per_class(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-class Dice coefficients ``[K]`` (float32, differentiable)."""
         with float32_region(logits.device.type):
-            x, t, valid, mode = prepare(
-                logits, target, self.ignore_index, self.mode, self.num_classes
-            )
-            tp, sp, sg = soft_region_sums(x, t, valid, mode)
+            tp, sp, sg, _ = self._sums(logits, target)
             return (2.0 * tp + self.smooth) / (sp + sg + self.smooth)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with float32_region(logits.device.type):
-            x, t, valid, mode = prepare(
-                logits, target, self.ignore_index, self.mode, self.num_classes
-            )
-            tp, sp, sg = soft_region_sums(x, t, valid, mode)
+            tp, sp, sg, mode = self._sums(logits, target)
             dice = (2.0 * tp + self.smooth) / (sp + sg + self.smooth)
-            return _reduce_classes(
-                1.0 - dice, sg, self.weight, mode, self.include_background, self.ignore_empty
-            )
+            return self._reduce(1.0 - dice, sg, mode)
 
 
 def _reduce_classes(

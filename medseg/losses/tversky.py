@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from ._common import as_weight, float32_region, prepare
-from .dice import _reduce_classes, soft_region_sums
+from ._common import float32_region
+from .dice import _SoftRegionLoss
 
 __all__ = ["TverskyLoss"]
 
 
-class TverskyLoss(nn.Module):
+class TverskyLoss(_SoftRegionLoss):
     """``(1 - TI_c) ** gamma`` averaged over classes, ``TI = (TP + s) / (TP + a FP + b FN + s)``.
 
     ``TP = sum(p g)``, ``FP = sum(p (1 - g))``, ``FN = sum((1 - p) g)`` over the valid pixels
@@ -43,25 +42,16 @@ class TverskyLoss(nn.Module):
         ignore_empty: bool = False,
         mode: str | None = None,
     ) -> None:
-        super().__init__()
         if alpha < 0 or beta < 0:
             raise ValueError(f"alpha and beta must be >= 0, got {alpha}, {beta}")
-        self.num_classes = num_classes
+        super().__init__(
+            num_classes, ignore_index, smooth, weight, include_background, ignore_empty, mode
+        )
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
-        self.ignore_index = ignore_index
-        self.smooth = float(smooth)
-        self.include_background = include_background
-        self.ignore_empty = ignore_empty
-        self.mode = mode
-        w = None if weight is None else as_weight(weight, len(weight), "weight")
-        self.register_buffer("weight", w, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with float32_region(logits.device.type):
-            x, t, valid, mode = prepare(
-                logits, target, self.ignore_index, self.mode, self.num_classes
-            )
-            tp, sp, sg = soft_region_sums(x, t, valid, mode)
+            tp, sp, sg, mode = self._sums(logits, target)
             fp = sp - tp
             fn = sg - tp
             ti = (tp + self.smooth) / (tp + self.alpha * fp + self.beta * fn + self.smooth)
@@ -71,6 +61,4 @@ class TverskyLoss(nn.Module):
                 # the clamp keeps d/dx x**gamma finite at 0 for gamma < 1; where() keeps 0 at 0
                 powered = loss_c.clamp_min(1e-6) ** self.gamma
                 loss_c = torch.where(loss_c > 0, powered, torch.zeros_like(powered))
-            return _reduce_classes(
-                loss_c, sg, self.weight, mode, self.include_background, self.ignore_empty
-            )
+            return self._reduce(loss_c, sg, mode)
