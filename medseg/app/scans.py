@@ -101,33 +101,35 @@ def _precheck(paths: list[Path], kind: str) -> None:
             raise AppError("DICOM series is too large for the web app; use `medseg predict`")
 
 
-def _drop_strays(raw: list[Path]) -> tuple[list[Path], int]:
-    """Uploaded paths (zips expanded), without the stray files of a zipped DICOM series.
+def _classify(raw: list[Path]) -> tuple[list[tuple[Path, str]], int]:
+    """``(path, kind)`` of each uploaded file (zips expanded), without the stray files of a
+    zipped DICOM series, and how many of those were left out.
 
     Zipped series folders often carry a README, a DICOMDIR viewer's files or thumbnails next
     to the slices. When a zip holds DICOM files, its members of any other (or unknown) kind
     are left out and counted; only their number is reported, as a file name can carry a
     patient's name. Files uploaded one by one are taken as given: a wrong one is an error.
+    Each file's header is read once.
     """
-    out: list[Path] = []
+    out: list[tuple[Path, str]] = []
     skipped = 0
     for p in raw:
-        if file_kind(p) != "zip":
-            out.append(p)
+        kind = file_kind(p)
+        if kind != "zip":
+            out.append((p, kind))
             continue
-        members = extract_zip(p)
-        kinds = {}
-        for m in members:
+        members = []
+        for m in extract_zip(p):
             try:
-                kinds[m] = file_kind(m)
+                members.append((m, file_kind(m)))
             except AppError:
-                kinds[m] = "unsupported"
-        if "dicom" in kinds.values():
-            keep = [m for m in members if kinds[m] == "dicom"]
+                members.append((m, None))
+        keep = [(m, k) for m, k in members if k == "dicom"]
+        if keep:
             skipped += len(members) - len(keep)
             out.extend(keep)
-        else:
-            out.extend(members)  # no series inside: the usual checks give the precise error
+        else:  # no series inside: an unsupported member raises its precise error here
+            out.extend((m, k if k is not None else file_kind(m)) for m, k in members)
     return out, skipped
 
 
@@ -145,8 +147,9 @@ def load_scan(files: Any) -> Scan:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    paths, skipped = _drop_strays(raw)
-    kinds = {file_kind(p) for p in paths}
+    classified, skipped = _classify(raw)
+    paths = [p for p, _ in classified]
+    kinds = {k for _, k in classified}
     if len(kinds) > 1:
         raise AppError(
             "mixed file types uploaded (" + ", ".join(sorted(kinds)) + "); upload one scan: "
