@@ -18,6 +18,9 @@ from medseg.export.bench import run_suite
 
 
 def run(quick: bool = False, threads: int | None = 2) -> dict:
+    from medseg.runtime import tune_allocator
+
+    tune_allocator()  # the eager baseline that `medseg bench` measures (see medseg/runtime.py)
     if threads:
         torch.set_num_threads(threads)
     return run_suite(quick=quick)

@@ -35,7 +35,7 @@ AUTO_WINDOW = "auto (1–99 percentile)"
 CUSTOM_WINDOW = "custom (center / width)"
 DEFAULT_MODEL = "unet_medical"
 SCOPES = ("this slice", "whole volume")
-#: ONNX Runtime runs the medical U-Net ~2x faster than eager PyTorch on CPU (same labels).
+#: ONNX Runtime runs the medical U-Net ~1.8x faster than eager PyTorch on CPU (same labels).
 DEFAULT_BACKEND = "ONNX Runtime"
 #: upper bound of the slice slider before a scan is loaded (API calls are checked against it)
 MAX_SLICE_INDEX = 4095

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser, *, legend_default: bool = False) -
         "--backend",
         choices=BACKENDS,
         default="onnxruntime",
-        help="inference backend (default onnxruntime: ~3x eager PyTorch on CPU; the model is "
+        help="inference backend (default onnxruntime: ~1.8x eager PyTorch on CPU; the model is "
         "converted on the fly in a few seconds)",
     )
     w = p.add_mutually_exclusive_group()
