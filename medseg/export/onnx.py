@@ -105,32 +105,26 @@ def export_onnx(
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
-                torch.onnx.export(
-                    wrapper,
-                    (x,),
-                    str(tmp),
+                key = dyn_key if not with_preprocessing else "image"
+                kw = dict(
                     dynamo=True,
-                    opset_version=opset,
-                    input_names=in_names,
-                    output_names=out_names,
-                    dynamic_shapes={dyn_key if not with_preprocessing else "image": _dims(dyn_in)}
-                    if dynamic
-                    else None,
+                    dynamic_shapes={key: _dims(dyn_in)} if dynamic else None,
                     external_data=False,
                     verbose=False,
                 )
             else:
-                torch.onnx.export(
-                    wrapper,
-                    (x,),
-                    str(tmp),
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=in_names,
-                    output_names=out_names,
-                    dynamic_axes=axes if dynamic else None,
-                    do_constant_folding=True,
+                kw = dict(
+                    dynamo=False, dynamic_axes=axes if dynamic else None, do_constant_folding=True
                 )
+            torch.onnx.export(
+                wrapper,
+                (x,),
+                str(tmp),
+                opset_version=opset,
+                input_names=in_names,
+                output_names=out_names,
+                **kw,
+            )
         _embed_cfg(tmp, cfg, with_preprocessing=with_preprocessing, layout=layout)
         tmp.replace(path)
     finally:
