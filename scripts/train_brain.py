@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medseg.engine.trainer import seed_all
 from medseg.models import create_model
 from medseg.transforms.intensity import zscore_normalize
 from medseg.transforms.medical_aug import medical_slice_augmentation
@@ -189,9 +189,7 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_all(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from medseg.data.synthetic_streets import SyntheticStreets
+from medseg.engine.trainer import seed_all
 from medseg.labels import CITYSCAPES_CLASSES, IGNORE_INDEX
 from medseg.models import create_model, get_model_cfg
 from medseg.transforms.joint import eval_transforms, train_transforms
@@ -133,9 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", default="docs/img/street_leuven.png")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_all(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = get_model_cfg("lraspp_mobilenet_v3")

@@ -169,13 +169,11 @@ def build_loss(recipe: dict[str, Any], num_classes: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    import random
 
-    import numpy as np
     import torch
 
     from ..engine import distributed as D
-    from ..engine.trainer import TrainConfig, Trainer
+    from ..engine.trainer import TrainConfig, Trainer, seed_all
 
     recipe = load_recipe(args.config, args.overrides)
     D.init_distributed()
@@ -186,9 +184,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if "threads" in recipe:
             torch.set_num_threads(int(recipe["threads"]))
-        random.seed(tcfg.seed)
-        np.random.seed(tcfg.seed)
-        torch.manual_seed(tcfg.seed)
+        seed_all(tcfg.seed)
         train_ds, val_ds = build_datasets(recipe["data"], model.cfg)
         train_dl, val_dl = build_loaders(recipe, train_ds, val_ds, tcfg.seed)
         trainer = Trainer(

@@ -132,6 +132,13 @@ def resolve_amp(amp: str | bool | None, device: torch.device) -> str | None:
     return amp
 
 
+def seed_all(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def _rng_state() -> dict[str, Any]:
     # Only tensors / plain values so the checkpoint loads with weights_only=True.
     _, keys, pos, has_gauss, cached = np.random.get_state()
@@ -257,9 +264,7 @@ class Trainer:
         gen = getattr(self.train_loader, "generator", None)
         if isinstance(gen, torch.Generator):
             gen.manual_seed(self.cfg.seed + self.epoch)
-        torch.manual_seed(self.cfg.seed + 1000 * self.epoch + D.rank())
-        np.random.seed((self.cfg.seed + 1000 * self.epoch + D.rank()) % 2**32)
-        random.seed(self.cfg.seed + 1000 * self.epoch + D.rank())
+        seed_all(self.cfg.seed + 1000 * self.epoch + D.rank())
         total, n_img, steps = 0.0, 0, 0
         t0 = time.perf_counter()
         it = iter(self.train_loader)
