@@ -48,6 +48,12 @@ class ModelCfg:
         weights_sha256: SHA-256 of that file (checked on load).
         license: licence of the shipped weights / training data notes.
         notes: provenance and limits, one paragraph.
+        modalities: DICOM Modality codes the model was trained for (e.g. ``("MR",)``);
+            empty for models that take any input of their task (street photos).
+        contrast: image contrast it was trained for (e.g. ``"T1"``), ``""`` if not specific.
+        body_part: anatomy it expects (e.g. ``"head"``), ``""`` if not specific.
+        context_slices: 2.5-D input: neighbouring slices on each side stacked as channels
+            (``in_channels == 2 * context_slices + 1``); 0 for plain 2-D models.
     """
 
     name: str
@@ -67,9 +73,30 @@ class ModelCfg:
     weights_sha256: str | None = None
     license: str = ""
     notes: str = ""
+    modalities: tuple[str, ...] = ()
+    contrast: str = ""
+    body_part: str = ""
+    context_slices: int = 0
 
     def replace(self, **changes: Any) -> ModelCfg:
         return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples become lists); :meth:`from_dict` reverses it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCfg:
+        """A ModelCfg from :meth:`to_dict` output (e.g. read back from JSON metadata).
+
+        Unknown keys (written by a newer medseg) are ignored; lists become tuples.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        return cls(**{k: tup(v) for k, v in data.items() if k in names})
 
     @property
     def has_pretrained(self) -> bool:

@@ -149,6 +149,9 @@ def unet(
             "scripts/train_brain.py (seed 0). Held-out Colin27 (ch2 vs ch2bet): 3-D Dice 0.926. "
             "Research demo, not for clinical use."
         ),
+        modalities=("MR",),
+        contrast="T1",
+        body_part="head",
     ),
     description="grayscale U-Net for medical slices (binary or multi-class)",
 )
