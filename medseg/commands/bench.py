@@ -139,7 +139,7 @@ def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..export.bench import run_suite
+    from ..bench import run_suite
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     size = args.size or cfg.input_size
     results = {}
-    card = dataclasses.asdict(cfg)
+    card = cfg.to_dict()
     (out / f"{cfg.name}.cfg.json").write_text(json.dumps(card, indent=1))
     if "torchscript" in fm:
         r = export_torchscript(model, out / f"{cfg.name}.pt", input_size=size)
@@ -111,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
                 f"ONNX (uint8 {args.layout} in, labels out)  {r['path']}  max |Δ| probs {r['max_abs_diff']:.2e}"
             )
     if "int8" in fm:
-        from ..engine.backends import OrtRunner
         from ..export.verify import parity_input, torch_logits
+        from ..runners import OrtRunner
 
         calib = _calibration(args.calibration, cfg, args.calibration_count)
         r = quantize_onnx_int8(

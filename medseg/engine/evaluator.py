@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..metrics import ConfusionMatrix
+from ..models.outputs import logits_to_labels
 from .distributed import all_reduce_sum
 
 
@@ -80,7 +81,7 @@ def evaluate(
             if loss_fn is not None:
                 loss_sum += float(loss_fn(logits.float(), y))
                 n_batches += 1
-            pred = logits.argmax(1) if logits.shape[1] > 1 else (logits[:, 0] > 0).long()
+            pred = logits_to_labels(logits)
             cm.update(pred, y)  # on the device: only the K×K matrix comes back
     finally:
         model.train(was_training)

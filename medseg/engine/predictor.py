@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelCfg, create_model
+from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
+from ..runners import OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
-from .backends import OrtRunner, Runner, TorchScriptRunner, make_runner
+from .backends import make_runner
 
 
 @dataclass
@@ -47,44 +49,18 @@ class Prediction:
     uncertainty: np.ndarray | None = None
 
 
-def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over classes; sigmoid for single-channel (binary) logits. ``[N, C, H, W]``."""
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
-
-
-def probs_to_labels(probs: torch.Tensor) -> torch.Tensor:
-    """``[N, C, H, W]`` probabilities → ``[N, H, W]`` int64 labels (threshold 0.5 for 1 class)."""
-    return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(1)
-
-
 def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
     """A ModelCfg from itself, a ``*.cfg.json`` file (``medseg export``) or a registry name."""
     if isinstance(cfg, ModelCfg):
         return cfg
     p = Path(cfg)
     if p.suffix == ".json" and p.is_file():
-        import dataclasses
         import json
 
-        data = json.loads(p.read_text())
-        names = {f.name for f in dataclasses.fields(ModelCfg)}
-        data = {
-            k: (
-                tuple(tuple(x) if isinstance(x, list) else x for x in v)
-                if isinstance(v, list)
-                else v
-            )
-            for k, v in data.items()
-            if k in names
-        }
-        return ModelCfg(**data)
+        return ModelCfg.from_dict(json.loads(p.read_text()))
     from ..models import get_model_cfg
 
     return get_model_cfg(str(cfg))
-
-
-def _labels_dtype(num_classes: int):
-    return np.uint8 if max(num_classes, 2) <= 255 else np.int64
 
 
 class Predictor:
@@ -265,7 +241,7 @@ class Predictor:
             logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         probs = logits_to_probs(logits)
         labels = probs_to_labels(probs)
-        dt = _labels_dtype(self.cfg.num_classes)
+        dt = labels_dtype(self.cfg.num_classes)
         return labels.numpy().astype(dt), probs.numpy().astype(np.float32, copy=False)
 
     def predict_image(
@@ -313,7 +289,7 @@ class Predictor:
                 unc_t = F.interpolate(
                     unc_t[:, None], size=(h, w), mode="bilinear", align_corners=False
                 )[:, 0]
-            labels = probs_to_labels(probs_t)[0].numpy().astype(_labels_dtype(self.cfg.num_classes))
+            labels = probs_to_labels(probs_t)[0].numpy().astype(labels_dtype(self.cfg.num_classes))
             probs = probs_t[0].numpy().astype(np.float32, copy=False)
             unc = unc_t[0].numpy().astype(np.float32, copy=False)
         else:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from monai.metrics import CumulativeIterationMetric
 
+from ..models.outputs import logits_to_labels
 from .confusion import ConfusionMatrix
 from .functional import SegmentationScores, scores_from_confusion
 
@@ -70,7 +71,7 @@ class DatasetConfusionMetric(CumulativeIterationMetric):
     def _labels(self, y: torch.Tensor, is_pred: bool) -> torch.Tensor:
         C = self.num_classes
         if y.ndim >= 3 and y.shape[1] == C and C > 1:
-            return y.argmax(dim=1)  # logits / probabilities / one-hot
+            return logits_to_labels(y, dim=1)  # logits / probabilities / one-hot
         if y.ndim >= 3 and y.shape[1] == 1:
             y = y[:, 0]
             if is_pred and C == 1:

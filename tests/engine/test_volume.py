@@ -153,3 +153,13 @@ def test_shipped_brain_model_on_held_out_volume():
     dice = 2 * (mask & ref).sum() / (mask.sum() + ref.sum())
     # the model card reports 0.929 on this held-out pair with the same post-processing
     assert dice > 0.9, dice
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_batch_size_must_be_a_positive_integer(bad):
+    # regression: batch_size=0 used to return all-zero probabilities and an empty mask
+    from medseg.engine.predictor import Predictor
+
+    p = Predictor.from_name("unet_medical", pretrained=False, base_channels=4)
+    with pytest.raises(ValueError, match="batch_size"):
+        p.predict_volume(np.zeros((8, 8, 3), np.float32), batch_size=bad)
