@@ -52,6 +52,7 @@ def load_volume(
     series_uid: str | None = None,
     require_geometry: bool = True,
     min_slices: int = 1,
+    max_bytes: int | None = None,
 ) -> Volume:
     """Load a scan: a DICOM file, folder or list of files, or a NIfTI file.
 
@@ -62,6 +63,9 @@ def load_volume(
             (otherwise a :class:`MedsegIOError` lists them).
         require_geometry: DICOM only: raise when position/orientation tags are missing.
         min_slices: raise unless the volume has at least this many slices.
+        max_bytes: largest volume accepted (bytes of the float32 array), checked from the
+            headers before any pixel is decoded; default
+            :func:`medseg.io.limits.max_volume_bytes` (4 GiB, ``MEDSEG_MAX_VOLUME_GB``).
 
     Returns:
         :class:`Volume` (float32 array in MONAI ``LoadImage`` layout, RAS affine, spacing,
@@ -72,7 +76,7 @@ def load_volume(
     """
     single = isinstance(path_or_paths, (str, os.PathLike))
     if single and is_nifti(path_or_paths):
-        vol = load_nifti(path_or_paths)
+        vol = load_nifti(path_or_paths, max_bytes=max_bytes)
         if vol.array.shape[-1] < min_slices:
             raise MedsegIOError(
                 path_or_paths,
@@ -91,6 +95,7 @@ def load_volume(
         series_uid=series_uid,
         require_geometry=require_geometry,
         min_slices=min_slices,
+        max_bytes=max_bytes,
         _stacklevel=3,
     )
 

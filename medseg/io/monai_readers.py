@@ -31,6 +31,8 @@ from monai.config import KeysCollection
 from monai.data import ImageReader
 from monai.transforms import LoadImage, LoadImaged
 
+from .kinds import DICOM_SUFFIXES, NIFTI_SUFFIXES, has_dicom_magic
+
 __all__ = [
     "MedsegDicomReader",
     "MedsegLoadImage",
@@ -40,28 +42,18 @@ __all__ = [
     "register_readers",
 ]
 
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
-
 
 def _is_nifti(name: str) -> bool:
-    return name.lower().endswith(_NIFTI_SUFFIXES)
+    return name.lower().endswith(NIFTI_SUFFIXES)
 
 
 def _is_dicom_file(name: str) -> bool:
-    if name.lower().endswith(_DICOM_SUFFIXES):
+    if name.lower().endswith(DICOM_SUFFIXES):
         return True
     # DICOM files often have no suffix at all (e.g. files listed by a DICOMDIR): sniff the
     # "DICM" magic after the 128-byte preamble.
     p = Path(name)
-    if p.suffix or not p.is_file():
-        return False
-    try:
-        with open(p, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
+    return not p.suffix and p.is_file() and has_dicom_magic(p)
 
 
 def _collatable(value: Any) -> bool:

@@ -13,15 +13,16 @@ from pathlib import Path
 
 from .dicom import (
     PathLike,
-    _is_image_header,
-    _multi_frame,
-    _n_frames,
-    _pixels,
-    _single_frame_series,
+    decode_pixels,
+    is_image_header,
+    n_frames,
     read_dataset,
+    read_multi_frame,
+    read_single_frame_series,
 )
 from .errors import MedsegIOError
-from .volume import Volume
+from .limits import check_declared_size
+from .volume import Volume, check_spacing
 
 
 def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
@@ -35,7 +36,7 @@ def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
             ds = read_dataset(p, stop_before_pixels=True)
         except MedsegIOError:
             continue  # READMEs, thumbnails, damaged files: a folder may hold anything
-        if _is_image_header(ds):
+        if is_image_header(ds):
             found.append((str(p), ds))
     if not found:
         raise MedsegIOError(directory, "no DICOM image files found in this folder")
@@ -56,7 +57,7 @@ def _describe(uid: str, items: list[tuple[str, object]]) -> dict:
         "description": str(ds.get("SeriesDescription", "")),
         "modality": str(ds.get("Modality", "")),
         "n_files": len(items),
-        "n_frames": sum(_n_frames(d) for _, d in items),
+        "n_frames": sum(n_frames(d) for _, d in items),
         "rows": int(ds.Rows),
         "columns": int(ds.Columns),
     }
@@ -77,7 +78,7 @@ def list_series(directory: PathLike) -> list[dict]:
 
 def _choose(groups: dict, series_uid: str | None, where: PathLike):
     if series_uid == "largest":
-        return max(groups.values(), key=lambda items: sum(_n_frames(d) for _, d in items))
+        return max(groups.values(), key=lambda items: sum(n_frames(d) for _, d in items))
     if series_uid is not None:
         if series_uid not in groups:
             raise MedsegIOError(
@@ -108,6 +109,7 @@ def load_dicom(
     series_uid: str | None = None,
     require_geometry: bool = True,
     min_slices: int = 1,
+    max_bytes: int | None = None,
     _stacklevel: int = 2,
 ) -> Volume:
     """Read a DICOM file, folder or list of files as one :class:`Volume`.
@@ -123,6 +125,9 @@ def load_dicom(
             grid (identity orientation), flagged in ``meta["geometry"]``.
         min_slices: raise unless the volume has at least this many slices (use 2 where a
             true 3-D volume is needed).
+        max_bytes: largest volume accepted (bytes of the float32 array), checked from the
+            headers before any pixel is decoded (default
+            :func:`medseg.io.limits.max_volume_bytes`).
 
     Returns:
         :class:`Volume` with ``array`` ``(columns, rows, slices)`` float32 after the modality
@@ -136,8 +141,8 @@ def load_dicom(
             items = _choose(_group(_scan_folder(where)), series_uid, where)
         else:
             ds = read_dataset(where, stop_before_pixels=True)
-            if not _is_image_header(ds):
-                _pixels(read_dataset(where), where)  # raises "no pixel data ..."
+            if not is_image_header(ds):
+                decode_pixels(read_dataset(where), where)  # raises "no pixel data ..."
                 if ds.get("Modality") == "SEG":
                     raise MedsegIOError(
                         where,
@@ -154,20 +159,27 @@ def load_dicom(
         found = []
         for p in paths:
             ds = read_dataset(p, stop_before_pixels=True)
-            if not _is_image_header(ds):
+            if not is_image_header(ds):
                 raise MedsegIOError(p, f"no pixel data (modality {ds.get('Modality', '?')})")
             found.append((p, ds))
         items = _choose(_group(found), series_uid, where)
-    multi = [p for p, h in items if _n_frames(h) > 1]
+    rows, cols = int(items[0][1].get("Rows") or 0), int(items[0][1].get("Columns") or 0)
+    too_big = check_declared_size(
+        (cols, rows, sum(n_frames(h) for _, h in items)), max_bytes, "the series' headers"
+    )
+    if too_big:
+        raise MedsegIOError(where, too_big)
+    multi = [p for p, h in items if n_frames(h) > 1]
     if multi and len(items) > 1:
         raise MedsegIOError(
             multi[0], "a multi-frame file mixed with other files of its series: pass it alone"
         )
     vol = (
-        _multi_frame(items[0][0], require_geometry)
+        read_multi_frame(items[0][0], require_geometry)
         if multi
-        else _single_frame_series(items, where, require_geometry)
+        else read_single_frame_series(items, where, require_geometry)
     )
+    check_spacing(vol.spacing, where)
     n = vol.array.shape[-1]
     if n < min_slices:
         raise MedsegIOError(
