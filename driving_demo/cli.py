@@ -9,8 +9,11 @@ from medseg.commands import video as video_command
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from medseg.cli import HelpFormatter
+
     p = argparse.ArgumentParser(
         prog="python -m driving_demo",
+        formatter_class=HelpFormatter,
         description="Segment a street video (file or camera index) in real time on the CPU: "
         "Cityscapes-palette overlay, legend, FPS counter; writes a browser-playable .webm.",
         epilog="example: python -m driving_demo /usr/share/doc/opencv-doc/examples/data/"

@@ -39,7 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exporter", default="dynamo", choices=["dynamo", "legacy"], help="ONNX exporter"
     )
-    p.add_argument("--opset", type=int, help="ONNX opset (>= 17)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        help="ONNX opset, >= 17 (default: 18 with the dynamo exporter, 17 with legacy)",
+    )
     p.add_argument(
         "--calibration", help="folder of images for int8 calibration (default: synthetic)"
     )

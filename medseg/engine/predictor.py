@@ -26,6 +26,7 @@ from torch import nn
 
 from ..models import ModelCfg, create_model
 from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
+from ..models.registry import sha256_file
 from ..runners import OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
 from .backends import make_runner
@@ -63,6 +64,19 @@ def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
     return get_model_cfg(str(cfg))
 
 
+def _state_dict_sha256(model: nn.Module) -> str:
+    """SHA-256 over a model's parameters and buffers (names, shapes and bytes, in order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 class Predictor:
     """Inference on one model through one back-end.
 
@@ -85,6 +99,37 @@ class Predictor:
         self.cfg = cfg
         self.model = model
         self.batch_size = int(batch_size)
+        #: where the weights came from: ``weights`` (a file name, or a description such as
+        #: "random (untrained)") and ``weights_sha256``; see :attr:`provenance`.
+        self.weights_info: dict[str, Any] = {"weights": None, "weights_sha256": None}
+
+    @property
+    def backend(self) -> str:
+        """The back-end that runs (the runner's name)."""
+        return str(getattr(self.runner, "name", type(self.runner).__name__))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What produces this predictor's results, for reports: ``model``, ``weights``,
+        ``weights_sha256``, ``backend`` and ``medseg_version``. The checksum of an in-memory
+        model's weights is computed on first use."""
+        import medseg
+
+        info = dict(self.weights_info)
+        if (
+            info.get("weights_sha256") is None
+            and self.model is not None
+            and info.get("weights") != "random (untrained)"
+        ):
+            info["weights_sha256"] = _state_dict_sha256(self.model)
+            info["weights"] = info.get("weights") or "in-memory model"
+            self.weights_info = info
+        return {
+            "model": self.cfg.name,
+            **info,
+            "backend": self.backend,
+            "medseg_version": medseg.__version__,
+        }
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -125,13 +170,28 @@ class Predictor:
                 :func:`~medseg.engine.backends.make_runner`); ``False`` for pipelines.
             **model_kwargs: architecture options for :func:`create_model`.
         """
+        if weights is not None and Path(weights).suffix.lower() == ".onnx":
+            return cls.from_onnx(weights, expected_name=name)
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
         kw: dict[str, Any] = {"calibration": calibration} if backend == "ort-int8" else {}
         if backend in ("onnxruntime", "ort-int8"):
             kw["ort_spin"] = ort_spin
-        return cls.from_model(model, backend=backend, device=device, **kw)
+        pred = cls.from_model(model, backend=backend, device=device, **kw)
+        if weights is not None:
+            pred.weights_info = {
+                "weights": Path(weights).name,
+                "weights_sha256": sha256_file(weights),
+            }
+        elif pretrained:
+            pred.weights_info = {
+                "weights": model.cfg.weights,
+                "weights_sha256": model.cfg.weights_sha256,
+            }
+        else:
+            pred.weights_info = {"weights": "random (untrained)", "weights_sha256": None}
+        return pred
 
     @classmethod
     def from_checkpoint(
@@ -149,6 +209,7 @@ class Predictor:
         cfg: ModelCfg | str | Path | None = None,
         *,
         threads: int | None = None,
+        expected_name: str | None = None,
     ) -> Predictor:
         """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
 
@@ -158,8 +219,17 @@ class Predictor:
             cfg: the model's :class:`ModelCfg`, a registry name, or the ``<name>.cfg.json``
                 file ``medseg export`` writes next to the graph; default: the cfg that
                 :func:`medseg.export.export_onnx` stores in the graph's metadata.
+            expected_name: refuse a graph whose stored cfg names another model.
         """
-        runner = OrtRunner(path, threads=threads)
+        try:
+            runner = OrtRunner(path, threads=threads)
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise ValueError(
+                f"{Path(path).name} is not a usable ONNX model ({type(e).__name__}); expected a "
+                "graph written by `medseg export --format onnx`"
+            ) from None
         if runner.session.get_inputs()[0].type != "tensor(float)":
             raise ValueError(
                 f"{Path(path).name} takes {runner.session.get_inputs()[0].type} input: it was exported "
@@ -175,14 +245,24 @@ class Predictor:
                     f"{Path(path).name} carries no medseg ModelCfg metadata; pass cfg= (a "
                     "ModelCfg, a registry name or a .cfg.json file)"
                 )
-        return cls(runner, _resolve_cfg(cfg))
+        cfg = _resolve_cfg(cfg)
+        if expected_name is not None and cfg.name != expected_name:
+            raise ValueError(
+                f"{Path(path).name} holds model {cfg.name!r}, not {expected_name!r}; pass "
+                f"--model {cfg.name} (or leave --model out)"
+            )
+        pred = cls(runner, cfg)
+        pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
+        return pred
 
     @classmethod
     def from_torchscript(
         cls, path: str | Path, cfg: ModelCfg | str, *, device: str = "cpu"
     ) -> Predictor:
         """A TorchScript file written by :func:`medseg.export.export_torchscript`."""
-        return cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
+        pred = cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
+        pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
+        return pred
 
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:

@@ -25,35 +25,54 @@ from .limits import check_declared_size
 from .volume import Volume, check_spacing
 
 
+def read_headers(paths: Sequence[PathLike]) -> tuple[list[tuple[str, object]], int]:
+    """``([(path, header), ...], skipped)``: the DICOM image files among ``paths`` (headers
+    only, no pixel data) and how many other files were skipped (READMEs, thumbnails,
+    damaged files, non-image objects such as SEG or SR)."""
+    found = []
+    skipped = 0
+    for p in paths:
+        try:
+            ds = read_dataset(p, stop_before_pixels=True)
+        except MedsegIOError:
+            skipped += 1
+            continue
+        if is_image_header(ds):
+            found.append((os.fspath(p), ds))
+        else:
+            skipped += 1
+    return found, skipped
+
+
 def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
     """(path, header) of every DICOM image file under ``directory`` (recursive)."""
     root = Path(directory)
     if not root.is_dir():
         raise MedsegIOError(directory, "not a folder")
-    found = []
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        try:
-            ds = read_dataset(p, stop_before_pixels=True)
-        except MedsegIOError:
-            continue  # READMEs, thumbnails, damaged files: a folder may hold anything
-        if is_image_header(ds):
-            found.append((str(p), ds))
+    found, _ = read_headers(sorted(q for q in root.rglob("*") if q.is_file()))
     if not found:
         raise MedsegIOError(directory, "no DICOM image files found in this folder")
     return found
 
 
-def _group(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+def group_by_series(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+    """``{SeriesInstanceUID: [(path, header), ...]}`` in the order the files came."""
     groups: dict[str, list[tuple[str, object]]] = {}
     for path, ds in found:
         groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
     return groups
 
 
-def _describe(uid: str, items: list[tuple[str, object]]) -> dict:
+def describe_series(uid: str, items: list[tuple[str, object]]) -> dict:
+    """PHI-free facts about one series (see :func:`list_series`)."""
     ds = items[0][1]
+    try:
+        number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") else None
+    except (TypeError, ValueError):
+        number = None
     return {
         "uid": uid,
+        "number": number,
         "description": str(ds.get("SeriesDescription", "")),
         "modality": str(ds.get("Modality", "")),
         "n_files": len(items),
@@ -68,11 +87,12 @@ def list_series(directory: PathLike) -> list[dict]:
 
     Returns:
         One dict per series: ``uid`` (SeriesInstanceUID, to pass as ``series_uid``),
-        ``description``, ``modality``, ``n_files``, ``n_frames``, ``rows``, ``columns``.
+        ``number`` (SeriesNumber or None), ``description``, ``modality``, ``n_files``,
+        ``n_frames``, ``rows``, ``columns``.
         No patient, study, date or institution fields.
     """
-    groups = _group(_scan_folder(directory))
-    out = [_describe(uid, items) for uid, items in groups.items()]
+    groups = group_by_series(_scan_folder(directory))
+    out = [describe_series(uid, items) for uid, items in groups.items()]
     return sorted(out, key=lambda d: (-d["n_frames"], d["uid"]))
 
 
@@ -97,7 +117,7 @@ def _choose(groups: dict, series_uid: str | None, where: PathLike):
 def _listing(groups: dict) -> str:
     parts = []
     for uid, items in groups.items():
-        d = _describe(uid, items)
+        d = describe_series(uid, items)
         parts.append(f"{uid} ({d['modality']}, {d['n_files']} files, {d['description']!r})")
     return "; ".join(parts)
 
@@ -138,7 +158,7 @@ def load_dicom(
     if isinstance(path_or_paths, (str, os.PathLike)):
         where = os.fspath(path_or_paths)
         if os.path.isdir(where):
-            items = _choose(_group(_scan_folder(where)), series_uid, where)
+            items = _choose(group_by_series(_scan_folder(where)), series_uid, where)
         else:
             ds = read_dataset(where, stop_before_pixels=True)
             if not is_image_header(ds):
@@ -162,7 +182,7 @@ def load_dicom(
             if not is_image_header(ds):
                 raise MedsegIOError(p, f"no pixel data (modality {ds.get('Modality', '?')})")
             found.append((p, ds))
-        items = _choose(_group(found), series_uid, where)
+        items = _choose(group_by_series(found), series_uid, where)
     rows, cols = int(items[0][1].get("Rows") or 0), int(items[0][1].get("Columns") or 0)
     too_big = check_declared_size(
         (cols, rows, sum(n_frames(h) for _, h in items)), max_bytes, "the series' headers"

@@ -163,9 +163,13 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, strict: bool = True) 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors, truncated files, non-checkpoints
+        # torch's own message advises weights_only=False, i.e. running the file's code: never
+        # pass that on. Say what the file is not and what is accepted.
         raise ValueError(
-            f"cannot load checkpoint {path.name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-            " (only plain state dicts are accepted; pickled code is refused)"
+            f"{path.name} is not a usable weights file ({type(e).__name__}); expected a PyTorch "
+            "state dict of tensors (torch.save(model.state_dict(), PATH); files holding pickled "
+            "code are refused), an .onnx file from `medseg export --format onnx`, or an "
+            "OpenVINO .xml from `medseg export --format openvino`"
         ) from None
     state = obj
     if isinstance(obj, dict):
