@@ -57,6 +57,12 @@ def _writers(case: Case, data, predictor, fmt: str, postprocess: bool, allow_mis
     if note:
         warnings.append(note)
     warnings.extend(data.meta.get("warnings") or [])
+    if data.meta.get("uneven_spacing"):
+        warnings.append(
+            f"uneven slice spacing ({data.meta.get('slice_gap_min_mm', 0):.3g}-"
+            f"{data.meta.get('slice_gap_max_mm', 0):.3g} mm): missing slices? the mask follows "
+            "the source slices, volumes in mL are approximate"
+        )
     if fmt == "seg" and case.kind != "dicom":
         raise ValueError(
             "a DICOM SEG needs a DICOM source and this case is NIfTI; use --format nifti "
