@@ -28,11 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     from medseg.runtime import tune_allocator
 
     tune_allocator()  # as the medseg commands do (see medseg/runtime.py)
+    from medseg.interrupts import exit_code, interrupts_as_keyboard_interrupt
+
     try:
-        return video_command.run(args)
+        # SIGINT (also when inherited as ignored by a background job) and SIGTERM finish
+        # the video file and exit 130 / 143
+        with interrupts_as_keyboard_interrupt():
+            return video_command.run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"driving_demo: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code()

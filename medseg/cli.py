@@ -105,14 +105,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     mod = args._module
+    from .interrupts import exit_code, interrupts_as_keyboard_interrupt
     from .runtime import tune_allocator
 
     tune_allocator()  # glibc malloc keeps tensor memory for reuse (see medseg/runtime.py)
     try:
-        return int(mod.run(args) or 0)
+        # Ctrl-C and SIGTERM end every command the same clean way, also when the process
+        # was started in the background with SIGINT ignored (see medseg/interrupts.py)
+        with interrupts_as_keyboard_interrupt():
+            return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code()
     except (ValueError, FileNotFoundError) as e:
         print(f"medseg {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ LAYERS = {
     "medseg": 0,  # the lazy top-level __init__ (version, attribute access)
     "labels": 0,
     "runtime": 0,
+    "interrupts": 0,
     "io": 0,
     "transforms": 0,
     "models": 0,
