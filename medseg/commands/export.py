@@ -64,14 +64,14 @@ def _calibration(folder: str | None, cfg, n: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..commands.predict import _model_kwargs
     from ..export import export_onnx, export_torchscript, quantize_onnx_int8
     from ..models import create_model
+    from . import model_kwargs
 
     fm = set(args.formats)
     if "all" in fm:
         fm = {"onnx", "torchscript", "int8"}
-    kw = _model_kwargs(args.model_arg)
+    kw = model_kwargs(args.model_arg)
     model = create_model(
         args.model,
         pretrained=not args.no_pretrained and not args.weights,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from . import model_kwargs
 
 HELP = "batch inference: DICOM folders, NIfTI files, images -> masks, DICOM SEG, overlays, report"
 DESCRIPTION = """\
@@ -20,19 +21,6 @@ photo into a grayscale model) unless --allow-modality-mismatch is given.
 """
 
 DEFAULT_MODEL = "unet_medical"
-
-
-def _model_kwargs(items: list[str] | None) -> dict:
-    out = {}
-    for it in items or []:
-        k, _, v = it.partition("=")
-        if not _:
-            raise ValueError(f"--model-arg expects KEY=VALUE, got {it!r}")
-        try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,7 +108,7 @@ def build_predictor(args: argparse.Namespace):
     """The Predictor the options ask for (shipped weights, a checkpoint, an ONNX file)."""
     from ..engine.predictor import Predictor
 
-    kw = _model_kwargs(args.model_arg)
+    kw = model_kwargs(args.model_arg)
     if args.weights:
         w = Path(args.weights)
         if not w.is_file():

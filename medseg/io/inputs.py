@@ -117,8 +117,16 @@ def _walk_files(root: Path) -> tuple[list[Path], int]:
     also how many outputs were left out."""
     files: list[Path] = []
     skipped = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()
+    # linked folders are followed (datasets are often assembled from links), each real
+    # folder once, so a link cycle cannot loop
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         d = Path(dirpath)
+        real = os.path.realpath(d)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         ours = medseg_outputs_in(d)
         dirnames[:] = sorted(n for n in dirnames if n != OUTPUT_MARKER)
         for f in sorted(filenames):

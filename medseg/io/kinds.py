@@ -56,6 +56,14 @@ def has_dicom_magic(path: PathLike) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+def is_dicom_file(path: PathLike) -> bool:
+    """A DICOM suffix, or no suffix and the ``DICM`` marker (files a DICOMDIR lists)."""
+    p = Path(path)
+    if p.name.lower().endswith(DICOM_SUFFIXES):
+        return True
+    return not p.suffix and p.is_file() and has_dicom_magic(p)
+
+
 def file_kind(path: PathLike) -> str:
     """One of :data:`KINDS`, from the name and the first bytes.
 
@@ -114,6 +122,7 @@ __all__ = [
     "case_stem",
     "file_kind",
     "has_dicom_magic",
+    "is_dicom_file",
     "is_image_name",
     "is_nifti_name",
     "is_video_name",
