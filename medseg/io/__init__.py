@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from .dicom import read_dataset
 from .errors import MedsegIOError
 from .image import is_image_file, load_image
+from .kinds import has_dicom_magic
 from .nifti import is_nifti, load_nifti, save_mask_like, save_nifti
 from .series import list_series, load_dicom
 from .slices import extract_slice, resample_to_spacing
@@ -86,7 +87,12 @@ def load_volume(
         return vol
     if single and not os.path.exists(path_or_paths):
         raise MedsegIOError(path_or_paths, "no such file or folder")
-    if single and os.path.isfile(path_or_paths) and is_image_file(path_or_paths):
+    if (
+        single
+        and os.path.isfile(path_or_paths)
+        and is_image_file(path_or_paths)
+        and not has_dicom_magic(path_or_paths)  # the content decides, not the name
+    ):
         raise MedsegIOError(
             path_or_paths, "a 2-D image file, not a scan: read it with medseg.io.load_image"
         )

@@ -319,14 +319,15 @@ def cases_from_files(
 
 
 def _dicom_problem(path: Path) -> str:
-    from .dicom import read_dataset
+    """Why a file taken for DICOM holds no image: the reader's own precise message (these are
+    non-image objects, small, so reading them is cheap)."""
+    from .series import load_dicom
 
     try:
-        ds = read_dataset(path, stop_before_pixels=True)
+        load_dicom(path)
     except MedsegIOError as e:
         return e.problem
-    modality = str(ds.get("Modality", "") or "?")
-    return f"a DICOM {modality} object without an image to segment"
+    return "a DICOM object without an image to segment"
 
 
 def _invalid(path: Path, problem: str, cid: str | None = None) -> Case:
@@ -422,6 +423,8 @@ def load_case(case: Case, *, max_bytes: int | None = None, max_pixels: int | Non
         return load_image(case.source, **kw)
     if case.kind == "nifti":
         return load_volume(case.source, max_bytes=max_bytes)
+    if len(case.files) == 1:  # one file: errors name the file, not its folder
+        return load_volume(case.files[0], max_bytes=max_bytes)
     files = list(case.files) if case.files else case.source
     return load_volume(files, series_uid=case.series_uid, max_bytes=max_bytes)
 

@@ -50,8 +50,9 @@ def check_declared_size(shape, limit: int | None, what: str = "the header") -> s
     if need > limit:
         dims = "×".join(str(int(s)) for s in shape)
         return (
-            f"{what} declares {dims} voxels ({human_bytes(need)} as float32), over the limit "
-            f"of {human_bytes(limit)}; raise it with --max-volume-gb (or MEDSEG_MAX_VOLUME_GB) "
+            f"{what} declare{'s' if what == 'the header' else ''} {dims} voxels "
+            f"({human_bytes(need)} as float32): too large, over the limit of "
+            f"{human_bytes(limit)}; raise it with --max-volume-gb (or MEDSEG_MAX_VOLUME_GB) "
             "if the scan is real"
         )
     return None

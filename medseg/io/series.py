@@ -185,7 +185,7 @@ def load_dicom(
         items = _choose(group_by_series(found), series_uid, where)
     rows, cols = int(items[0][1].get("Rows") or 0), int(items[0][1].get("Columns") or 0)
     too_big = check_declared_size(
-        (cols, rows, sum(n_frames(h) for _, h in items)), max_bytes, "the series' headers"
+        (cols, rows, sum(n_frames(h) for _, h in items)), max_bytes, "the DICOM headers"
     )
     if too_big:
         raise MedsegIOError(where, too_big)

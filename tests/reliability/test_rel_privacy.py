@@ -171,6 +171,7 @@ def test_batch_cli_outputs_report_and_logs(tmp_path):
         "--no-pretrained",
         "--model-arg",
         "base_channels=4",
+        "--allow-modality-mismatch",  # CT probes through the MR model: about names, not models
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]  # the broken probe fails, the other is ok
