@@ -23,12 +23,21 @@ def build_app() -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from . import ui
+    from . import ui, viewer
 
+    # the vendored viewer script is served by the app itself (no CDN)
+    gr.set_static_paths(viewer.static_paths())
     # delete_cache: Gradio's copies of uploads and results older than an hour are removed
     # every 30 minutes (uploads may be patient data).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(f"# {TITLE}\nResults are for research and demonstration, not for diagnosis.")
+        # the header carries the app's style sheet, so any launch of these Blocks has it
+        gr.HTML(
+            f"<h1 class='medseg-title'>{TITLE}</h1><p>Results are for research and "
+            "demonstration, not for diagnosis. Nothing identifying a patient is shown.</p>",
+            head=f"<style>{viewer.app_css()}</style>",
+            js_on_load=None,
+            elem_id="medseg_header",
+        )
         with gr.Tab("Medical", id="medical", elem_id="tab_medical"):
             ui.build_medical_tab()
         with gr.Tab("Street", id="street", elem_id="tab_street"):
@@ -74,19 +83,25 @@ def configure_queue(demo: Any, concurrency: int = 1, queue_size: int = 64) -> An
     return demo.queue(default_concurrency_limit=int(concurrency), max_size=int(queue_size))
 
 
-def _warm_up_defaults() -> None:
-    from . import medical, street
-    from .common import default_model, warm_up
+def warm_up_defaults() -> float:
+    """Build the default models on the default back-end and run each once, so the first
+    request is as fast as the next ones (ONNX export, session start, first-call allocations
+    and lazy imports happen here). Returns the seconds it took; failures are logged only."""
+    import time
 
+    t0 = time.perf_counter()
     try:
-        pairs = [
-            (default_model("medical", medical.DEFAULT_MODEL), medical.DEFAULT_BACKEND),
-            (default_model("street", street.DEFAULT_MODEL), "PyTorch"),
-        ]
-    except Exception as e:  # never let the warm-up thread fail loudly
-        log.warning("warm-up skipped: %s", e)
-        return
-    warm_up(pairs)
+        from . import medical, street
+        from .backends import backend_id
+        from .common import default_model
+
+        street.warm_up(default_model("street", street.DEFAULT_MODEL), backend_id(None))
+        medical.warm_up(default_model("medical", medical.DEFAULT_MODEL), backend_id(None))
+    except Exception as e:  # a missing back-end must not stop the server
+        log.warning("warm-up failed: %s", e)
+    seconds = time.perf_counter() - t0
+    log.info("warm-up of the default models took %.1f s", seconds)
+    return seconds
 
 
 def main(args: argparse.Namespace) -> int:
@@ -105,6 +120,6 @@ def main(args: argparse.Namespace) -> int:
     import gradio as gr
 
     if isinstance(demo, gr.Blocks) and not getattr(args, "no_warm_up", False):
-        threading.Thread(target=_warm_up_defaults, name="medseg-warm-up", daemon=True).start()
+        threading.Thread(target=warm_up_defaults, name="medseg-warm-up", daemon=True).start()
     demo.launch(**kwargs)
     return 0
