@@ -21,7 +21,7 @@ import gradio as gr
 
 from . import examples, medical, summaries, viewer
 from .backends import DEFAULT_BACKEND, backend_choices
-from .common import default_model, model_choices
+from .common import as_paths, default_model, model_choices
 from .progress import JOBS, Job
 from .scans import load_scan, n_slices
 from .series import series_files, upload_series
@@ -146,15 +146,24 @@ def build_medical_tab() -> None:
 
     # ------------------------------------------------------------------ page events
     @soft("Loading the scan", status)
-    def open_scan(files_in, series_no, model_name, allow_mismatch, opacity_v, reset_series):
+    def open_scan(files_in, series_no, model_name, allow_mismatch, opacity_v, st, new_upload):
         blank = {c: None for c in (nifti, seg, over, mask, summary, shown, info)}
         blank.update({view: viewer.EMPTY, result_md: "", warn_md: "", scan_md: ""})
         if not files_in:
             yield {**blank, status: "", state: None, series: gr.Dropdown(visible=False)}
             return
-        yield {**blank, status: status_md("Loading the scan…", "info"), state: None}
+        paths = list(dict.fromkeys(str(p) for p in as_paths(files_in)))
+        prev = (st or {}).get("files") or []
+        if new_upload and prev and set(prev) < set(paths):
+            # Gradio adds an upload to the files already there: a new upload replaces the
+            # scan (a series is uploaded as all its files at once, or as a .zip)
+            yield {scan_in: [p for p in paths if p not in prev]}
+            return
+        files_in = paths
+        loading = {"files": paths, "result": None}
+        yield {**blank, status: status_md("Loading the scan…", "info"), state: loading}
         listing = upload_series(files_in)
-        if reset_series:
+        if new_upload:
             series_no = listing[0]["number"] if listing else None
         scan_files = _scan_files(files_in, series_no)
         meta, idx, img = medical.medical_load(scan_files)
@@ -165,6 +174,7 @@ def build_medical_tab() -> None:
         two_d = not medical.is_volume(scan)
         notes = precheck(scan, scan_files, model_name, allow_mismatch)
         st = {
+            "files": paths,
             "notes": notes,
             "result": None,
             "view": {
@@ -209,28 +219,51 @@ def build_medical_tab() -> None:
         width, series, state, nifti, seg, over, mask, summary,
     ]  # fmt: skip
 
-    def open_upload(files_in, model_name, allow_mismatch, opacity_v):
-        yield from open_scan(files_in, None, model_name, allow_mismatch, opacity_v, True)
+    def open_upload(files_in, model_name, allow_mismatch, opacity_v, st):
+        yield from open_scan(files_in, None, model_name, allow_mismatch, opacity_v, st, True)
 
-    def open_series(files_in, series_no, model_name, allow_mismatch, opacity_v):
-        yield from open_scan(files_in, series_no, model_name, allow_mismatch, opacity_v, False)
+    def open_series(files_in, series_no, model_name, allow_mismatch, opacity_v, st):
+        yield from open_scan(files_in, series_no, model_name, allow_mismatch, opacity_v, st, False)
 
     scan_in.change(
-        open_upload, [scan_in, model, allow, opacity], open_outputs, api_visibility="private"
+        open_upload,
+        [scan_in, model, allow, opacity, state],
+        [*open_outputs, scan_in],
+        api_visibility="private",
     )
     # a new upload (not an example, which brings its own) drops the old ground truth
     scan_in.upload(lambda: None, None, gt, api_visibility="private", queue=False)
     series.input(
         open_series,
-        [scan_in, series, model, allow, opacity],
+        [scan_in, series, model, allow, opacity, state],
         open_outputs,
         api_visibility="private",
     )
 
+    def slice_images(scan, img, plane_v, idx, opacity_v, st) -> dict:
+        """The slice view's images; a whole-volume result is drawn on the new slice."""
+        res = (st or {}).get("result")
+        over_img = mask_img = None
+        if res is not None and res["whole"]:
+            from ..viz import overlay as overlay_fn
+            from ..viz.overlay import colorize
+            from .scans import slice_indices
+
+            labels = res["labels"].reshape(-1)[slice_indices(scan, int(idx), plane_v)]
+            pal = res["palette"]
+            over_img = overlay_fn(img, labels, pal, float(opacity_v), skip_classes=(0, 255))
+            mask_img = colorize(labels, pal)
+        paths = png_files(img, over_img, mask_img)
+        out = {shown: paths[0]}
+        if over_img is not None:
+            out.update({over: paths[1], mask: paths[2]})
+        return out
+
     @soft("Showing the slice", status)
-    def refresh(files_in, series_no, plane_v, idx, preset_v, c, w, opacity_v, st, what):
-        """Slice, plane or window changed: update the slice view and the viewer."""
-        if not files_in or not st:
+    def slice_changed(files_in, series_no, plane_v, idx, preset_v, c, w, opacity_v, st, what):
+        """Slice or plane changed: move the viewer there; a slice result goes (it belongs to
+        the other slice), a whole-volume result stays."""
+        if not files_in or not st or not st.get("view"):
             return {status: ""}
         scan_files = _scan_files(files_in, series_no)
         scan = load_scan(scan_files)
@@ -247,59 +280,62 @@ def build_medical_tab() -> None:
                 f"showing slice {idx}.",
                 "info",
             )
-        if what == "custom":
-            preset_v = medical.CUSTOM_WINDOW
-            out[preset] = gr.Dropdown(value=medical.CUSTOM_WINDOW)
         img, c, w = medical.medical_preview(scan_files, plane_v, int(idx), preset_v, c, w)
-        out.update({center: round(c, 2), width: round(w, 2)})
-        if what in ("plane", "slice"):
-            out.update(cleared(st, keep_whole=True))
-            st = out[state]
-        st = dict(st)
+        out.update(cleared(st, keep_whole=True))
+        st = dict(out[state])
         st["view"] = {
             **st["view"],
             "window": (c, w),
             "opacity": float(opacity_v),
             "crosshair": viewer.focus(plane_v, int(idx), n),
         }
-        res = st.get("result")
-        over_img = mask_img = None
-        if res is not None and res["whole"]:
-            from ..viz import overlay as overlay_fn
-            from ..viz.overlay import colorize
-            from .scans import slice_indices
-
-            labels = res["labels"].reshape(-1)[slice_indices(scan, int(idx), plane_v)]
-            pal = res["palette"]
-            over_img = overlay_fn(img, labels, pal, float(opacity_v), skip_classes=(0, 255))
-            mask_img = colorize(labels, pal)
-        paths = png_files(img, over_img, mask_img)
-        out[shown] = paths[0]
-        if over_img is not None:
-            out.update({over: paths[1], mask: paths[2]})
+        out.update(slice_images(scan, img, plane_v, idx, opacity_v, st))
         out.update({view: viewer.viewer_value(**st["view"]), state: st})
         return out
 
-    refresh_in = [scan_in, series, plane, index, preset, center, width, opacity, state]
-    refresh_out = [
-        status, index, preset, center, width, shown, view, state, result_md, warn_md, nifti,
-        seg, over, mask, summary,
+    slice_in = [scan_in, series, plane, index, preset, center, width, opacity, state]
+    slice_out = [
+        status, index, center, width, shown, view, state, result_md, warn_md, nifti, seg, over,
+        mask, summary,
     ]  # fmt: skip
-    plane.input(lambda *a: refresh(*a, "plane"), refresh_in, refresh_out, api_visibility="private")
+    plane.input(
+        lambda *a: slice_changed(*a, "plane"), slice_in, slice_out, api_visibility="private"
+    )
     index.input(
-        lambda *a: refresh(*a, "slice"),
-        refresh_in,
-        refresh_out,
+        lambda *a: slice_changed(*a, "slice"),
+        slice_in,
+        slice_out,
         api_visibility="private",
         trigger_mode="always_last",
     )
-    preset.input(
-        lambda *a: refresh(*a, "window"), refresh_in, refresh_out, api_visibility="private"
+
+    @soft("Changing the window", status)
+    def window_changed(files_in, series_no, plane_v, idx, preset_v, c, w, opacity_v, st, custom):
+        """The window changed: new numbers and slice view; the viewer gets them in the page
+        (below), so this writes no viewer or result state that a running job also writes."""
+        if not files_in or not st:
+            return {status: ""}
+        out: dict = {status: ""}
+        if custom:
+            preset_v = medical.CUSTOM_WINDOW
+            out[preset] = gr.Dropdown(value=medical.CUSTOM_WINDOW)
+        scan_files = _scan_files(files_in, series_no)
+        img, c, w = medical.medical_preview(scan_files, plane_v, int(idx), preset_v, c, w)
+        out.update({center: round(c, 2), width: round(w, 2)})
+        out.update(slice_images(load_scan(scan_files), img, plane_v, idx, opacity_v, st))
+        return out
+
+    window_out = [status, preset, center, width, shown, over, mask]
+    set_window = (
+        "(c, w) => { if (window.medsegViewer && w > 0) window.medsegViewer.setWindow(c, w); }"
     )
+    preset.input(
+        lambda *a: window_changed(*a, False), slice_in, window_out, api_visibility="private"
+    ).then(None, [center, width], None, js=set_window)
     for box in (center, width):
         box.submit(
-            lambda *a: refresh(*a, "custom"), refresh_in, refresh_out, api_visibility="private"
-        )
+            lambda *a: window_changed(*a, True), slice_in, window_out, api_visibility="private"
+        ).then(None, [center, width], None, js=set_window)
     # opacity: the viewer re-blends in the page (no round trip)
     opacity.input(
         None,
@@ -318,18 +354,26 @@ def build_medical_tab() -> None:
         out.update(cleared(st))
         return out
 
-    for trigger in (model.input, allow.input):
-        trigger(
-            model_changed,
-            [model, scan_in, series, allow, state],
-            [card, status, state, *result_outputs],
-            api_visibility="private",
-        )
-    gt.change(
-        soft("Ground truth", status)(lambda st: {**cleared(st), status: ""}),
-        [state],
-        [status, state, *result_outputs],
+    # (the "Segment anyway" box has no event: it applies at the next Segment)
+    model.input(
+        model_changed,
+        [model, scan_in, series, allow, state],
+        [card, status, state, *result_outputs],
         api_visibility="private",
+    )
+
+    @soft("Ground truth", status)
+    def gt_changed(st, files_in):
+        # A result's Dice belongs to the ground truth it was computed with. When the scan
+        # changes at the same time (an example brings both), loading it clears everything:
+        # leave it to that, so this handler never writes the previous scan's view back.
+        current = list(dict.fromkeys(str(p) for p in as_paths(files_in))) if files_in else []
+        if not st or st.get("files") != current:
+            return {status: gr.skip()}  # (an empty dict would not count as "no change")
+        return cleared(st)
+
+    gt.change(
+        gt_changed, [state, scan_in], [status, state, *result_outputs], api_visibility="private"
     )
 
     @soft("Segmentation", status)
@@ -371,6 +415,7 @@ def build_medical_tab() -> None:
             "colormap": viewer.label_colormap(cfg.class_names, cfg.palette),
             "opacity": float(opacity_v),
             "crosshair": viewer.focus(plane_v, int(idx), n_slices(scan, plane_v)),
+            "window": tuple(s["window"]),
             "note": f"{model_name}, {'whole volume' if whole else f'{plane_v} slice {int(idx)}'}",
         }
         images = png_files(r["windowed"], r["overlay"], r["mask_rgb"])

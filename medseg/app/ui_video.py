@@ -1,5 +1,9 @@
-"""Video tab: upload (a browser-playable preview is made when needed), process with a
-progress bar, Cancel keeps the video so far. ``/video_process`` keeps its inputs/outputs."""
+"""Video tab: upload, preview, process with a progress bar; Cancel keeps the video so far.
+
+The upload is a file box and the preview a separate player: a browser never gets a file it
+cannot play (an AVI in Gradio's video input shows "Video not playable"), it gets a VP8
+preview instead. ``/video_process`` keeps its inputs and outputs (a video input of its own).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from .ui import api_trigger, guard, session_of, soft, status_md
 
 def build_video_tab() -> None:
     dm = default_model("street", video.DEFAULT_MODEL)
-    state = gr.State(None)  # {"original": path, "preview_size": bytes} of a converted upload
     with gr.Row(elem_classes="medseg-row", equal_height=False):
         with gr.Column(scale=1, min_width=280, elem_classes="medseg-controls"):
             card = gr.Markdown(
@@ -24,7 +27,12 @@ def build_video_tab() -> None:
                 "result is a VP8 `.webm` with the overlay.",
                 elem_classes="medseg-card",
             )
-            vid = gr.Video(label="Video", sources=["upload"], elem_id="video_in")
+            vid = gr.File(
+                label="Video (WebM, MP4, AVI, MOV, MKV)",
+                file_types=list(video.VIDEO_EXTS),
+                elem_id="video_file",
+            )
+            preview = gr.Video(label="Preview", interactive=False, elem_id="video_in", format=None)
             ex = examples.video_examples()
             if ex:
                 gr.Examples(
@@ -50,20 +58,16 @@ def build_video_tab() -> None:
                 summary = gr.JSON(label="Summary (FPS measured)")
 
     @soft("Reading the video", status)
-    def uploaded(path, st):
-        """Clear the old result; convert an upload the browser cannot play."""
+    def uploaded(path):
+        """Clear the old result; show the upload, or a preview the browser can play."""
         out_clear = {out: None, result_md: "", warn_md: "", summary: None, status: ""}
         if not path:
-            return {**out_clear, state: None}
-        if Path(path).name == "preview.webm" and st and st.get("preview_size") == _size(path):
-            return {status: ""}  # our own preview coming back: nothing to do
+            return {**out_clear, preview: None}
         if not video.needs_preview(path):
-            return {**out_clear, state: None}
-        preview = video.browser_preview(path)
+            return {**out_clear, preview: path}
         return {
             **out_clear,
-            vid: preview,
-            state: {"original": str(path), "preview_size": _size(preview)},
+            preview: video.browser_preview(path),
             status: status_md(
                 f"Your browser cannot play this file: shown is a small preview of its first "
                 f"{video.PREVIEW_FRAMES} frames; the original is what gets processed.",
@@ -72,20 +76,15 @@ def build_video_tab() -> None:
         }
 
     vid.change(
-        uploaded, [vid, state], [vid, state, out, result_md, warn_md, summary, status],
+        uploaded, [vid], [preview, out, result_md, warn_md, summary, status],
         api_visibility="private",
     )  # fmt: skip
 
     @soft("Video processing", status)
-    def process(
-        path, st, model_name, backend_v, n_max, request: gr.Request, progress=gr.Progress()
-    ):
-        if not path:
+    def process(src, model_name, backend_v, n_max, request: gr.Request, progress=gr.Progress()):
+        if not src:
             yield {status: status_md("Upload a video (or pick an example) first.")}
             return
-        src = path
-        if st and Path(path).name == "preview.webm" and st.get("preview_size") == _size(path):
-            src = st["original"]
         yield {out: None, result_md: "", warn_md: "", summary: None,
                status: status_md("Processing…", "info")}  # fmt: skip
         session = f"{session_of(request)}:video"
@@ -107,7 +106,7 @@ def build_video_tab() -> None:
 
     run.click(
         process,
-        [vid, state, model, backend, max_frames],
+        [vid, model, backend, max_frames],
         [out, status, result_md, warn_md, summary],
         api_visibility="private",
         show_progress_on=[out],
@@ -138,13 +137,7 @@ def build_video_tab() -> None:
             video_file, model, backend, max_frames, progress=lambda f, m: progress(f, desc=m)
         )
 
+    api_video = gr.Video(visible=False)  # the API's input keeps its type (a video)
     api_trigger().click(
-        on_run, [vid, model, backend, max_frames], [out, summary], api_name="video_process"
+        on_run, [api_video, model, backend, max_frames], [out, summary], api_name="video_process"
     )
-
-
-def _size(path: str) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return -1
