@@ -249,11 +249,14 @@ def test_medical_segment_old_call_still_works(client, t1_nifti, brain_png):
     assert "#" in summary["scan"] and isinstance(summary["warnings"], list)
 
 
-def test_warm_up_builds_the_default_models():
-    """``medseg app`` warms the default street and medical models on the default back-end."""
+def test_warm_up_builds_the_default_models(app_url):
+    """``medseg app`` warms the default street and medical models on the default back-end,
+    then sends one request through the server (Gradio's own first-request cost)."""
     from medseg.app import common, server, street
     from medseg.app.backends import backend_id
 
     server.warm_up_defaults()
     assert (street.DEFAULT_MODEL, backend_id(None), True) in common._PREDICTORS
     assert ("unet_medical", backend_id(None), True) in common._PREDICTORS
+    port = int(app_url.rstrip("/").rsplit(":", 1)[1])
+    assert server.warm_up_server("0.0.0.0", port, None)  # reaches it on loopback
