@@ -39,7 +39,7 @@ def _seconds(s: float) -> str:
 
 def warning_lines(warnings: Iterable[str]) -> str:
     """One visible line per warning (Markdown), or ``""``."""
-    lines = [f"⚠️ {_esc(w)}" for w in warnings if w]
+    lines = [f"⚠️ {_esc(w[:1].upper() + w[1:])}" for w in warnings if w]
     return "\n\n".join(lines)
 
 
@@ -95,7 +95,7 @@ def medical_result_markdown(summary: dict[str, Any], class_names: Sequence[str] 
         class_names: the model's classes (the first is background).
     """
     what = " / ".join(c for c in list(class_names)[1:]) or "foreground"
-    whole = "foreground_volume_ml" in summary
+    whole = "foreground_volume_ml" in summary and not summary.get("single_slice")
     where = "whole volume" if whole else f"{summary.get('plane', '')} slice {summary.get('slice')}"
     head = (
         f"**{_esc(what.capitalize())} mask** of {_esc(where)} · {_esc(summary['model'])} on "

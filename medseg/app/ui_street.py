@@ -9,7 +9,7 @@ import gradio as gr
 from . import examples, street, summaries
 from .backends import DEFAULT_BACKEND, backend_choices
 from .common import default_model, model_choices
-from .ui import api_trigger, guard, png, png_files, soft
+from .widgets import api_trigger, guard, png, png_files, soft
 
 #: legend clicks: the row's class id travels as event data
 LEGEND_JS = """

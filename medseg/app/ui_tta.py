@@ -10,7 +10,7 @@ from . import examples, summaries, tta
 from .backends import DEFAULT_BACKEND, backend_choices
 from .common import default_model, model_choices
 from .progress import JOBS, Job
-from .ui import api_trigger, guard, png, png_files, session_of, soft, status_md
+from .widgets import api_trigger, guard, png, png_files, session_of, soft, status_md
 
 CARD = (
     "The same photo with and without **test-time augmentation** (3 scales × horizontal flip, "

@@ -15,7 +15,7 @@ from . import examples, street, summaries, video
 from .backends import DEFAULT_BACKEND, backend_choices
 from .common import default_model, model_choices
 from .progress import JOBS, Job
-from .ui import api_trigger, guard, session_of, soft, status_md
+from .widgets import api_trigger, guard, session_of, soft, status_md
 
 
 def build_video_tab() -> None:

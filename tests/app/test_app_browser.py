@@ -253,6 +253,82 @@ def test_bad_upload_is_a_status_line_and_the_next_load_works(page, bad_files, br
     _no_error_badges(page)
 
 
+def test_slice_result_goes_with_its_slice(page):
+    """Found: moving to another slice left the old slice's overlay. A slice result goes
+    when the slice changes; a whole-volume mask stays (it belongs to the scan)."""
+    _open_tab(page, "Medical")
+    page.get_by_text("T1 head MR, NIfTI + brain mask").click()
+    page.wait_for_function(
+        "() => document.querySelector('#med_viewer .medseg-nv-label').innerText.startsWith('NIfTI')"
+    )
+    _viewer_state(page, "scan")
+    tab = page.locator("#tab_medical")
+    tab.get_by_role("radio", name="this slice").check()
+    page.locator("#med_run").click()
+    _viewer_state(page, "mask")
+    assert "slice" in page.locator("#med_result").inner_text()
+    # the value under the cursor
+    box = page.locator("#med_viewer .medseg-nv-canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.3)
+    page.wait_for_function(
+        "() => /voxel \\d+, \\d+, \\d+ · \\d/.test("
+        "document.querySelector('#med_viewer .medseg-nv-readout').innerText)"
+    )
+    slider = page.locator("#med_slice input[type=range]")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    _viewer_state(page, "scan")
+    page.wait_for_function("() => document.querySelector('#med_result').innerText.trim() === ''")
+    assert "mask.nii.gz" not in _text(page, "med_nifti")
+    # a whole-volume result stays on another slice
+    tab.get_by_role("radio", name="whole volume").check()
+    page.locator("#med_run").click()
+    _viewer_state(page, "mask")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(2500)
+    assert page.locator("#med_viewer .medseg-nv").get_attribute("data-state") == "mask"
+    assert "volume" in page.locator("#med_result").inner_text()
+    # a slice number out of range is corrected, and said so
+    number = page.locator("#med_slice input[type=number]")
+    number.fill("999")
+    number.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#med_status').innerText.includes('out of range')"
+    )
+    assert int(float(number.input_value())) < 999
+    _no_error_badges(page)
+
+
+def test_series_picker_instead_of_a_uid(page, tmp_path, ct_small, mr_small):
+    import zipfile
+
+    import pydicom
+
+    z = tmp_path / "two_series.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(ct_small, "a/ct.dcm")
+        zf.write(mr_small, "b/mr.dcm")
+    _open_tab(page, "Medical")
+    _upload(page, "med_files", z)
+    page.locator("#med_series").wait_for(state="visible")
+    _viewer_state(page, "scan")
+    first = page.locator("#med_viewer .medseg-nv-label").inner_text()[:2]
+    html = page.content()
+    for f in (ct_small, mr_small):
+        assert pydicom.dcmread(f).SeriesInstanceUID not in html  # no UID on the page
+    page.locator("#med_series input").click()
+    options = page.get_by_role("option")
+    assert options.count() == 2 and "slice" in options.first.inner_text()
+    options.nth(1).click()
+    page.wait_for_function(
+        "f => !document.querySelector('#med_viewer .medseg-nv-label').innerText.startsWith(f)",
+        arg=first,
+    )
+    assert "series found" not in page.locator("#med_status").inner_text()
+    _no_error_badges(page)
+
+
 def test_viewer_fallback_without_webgl(playwright, app_url):
     """Where the browser has no WebGL2, the server-rendered slice view takes over."""
     b = playwright.chromium.launch(

@@ -223,3 +223,14 @@ def test_video_frame_limit_and_cancel_are_said(tmp_path):
     stop.set()
     out, info = video.video_process(src, "lraspp_mobilenet_v3", "ONNX Runtime", 20, stop_event=stop)
     assert info["interrupted"] and any("Cancelled" in w for w in info["warnings"])
+
+
+def test_untrained_street_model_says_so_in_a_line(street_jpg):
+    from medseg.app.common import model_is_trained
+
+    untrained = [m for m in ("unet", "fcn_vgg16") if not model_is_trained(m)]
+    if not untrained:
+        pytest.skip("every street model has weights here")
+    r = street.street_segment(street_jpg, untrained[0], "PyTorch")
+    assert any("no trained weights" in w for w in r["info"]["warnings"])
+    assert "random" in street.model_card(untrained[0])
