@@ -431,10 +431,9 @@ def test_empty_mask_and_geometry_warnings(monkeypatch, brain_png, tmp_path):
 
 
 def test_untrained_model_is_said_next_to_the_result(monkeypatch, t1_nifti):
+    from medseg.app import checks
     from medseg.app.scans import load_scan
     from medseg.models import get_model_cfg
-
-    from medseg.app import checks
 
     real = get_model_cfg("unet_medical")
     monkeypatch.setattr(checks, "get_model_cfg", lambda name: real.replace(weights=None))
