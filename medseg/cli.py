@@ -24,25 +24,47 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in ``--help`` (flags and unset options excepted: ``False`` and
+    ``None`` say nothing); descriptions keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (
+            "default" in text
+            or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+            or d is None
+            or d is False
+            or d is argparse.SUPPRESS
+            or action.option_strings == []
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _load(name: str):
-    try:
-        return importlib.import_module(f"medseg.commands.{COMMANDS[name]}")
-    except ModuleNotFoundError as e:
-        if e.name == f"medseg.commands.{COMMANDS[name]}":
-            return None
-        raise
+    return importlib.import_module(f"medseg.commands.{COMMANDS[name]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``medseg`` parser; only the subcommand named in ``argv`` is imported (the others'
+    one-line help is read from their source), so ``medseg --help`` stays fast."""
     from . import __version__
 
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="medseg", description="medseg: segmentation toolkit")
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        mod = _load(name) if (len(sys.argv) > 1 and sys.argv[1] == name) else None
+        mod = _load(name) if (argv and argv[0] == name) else None
         help_text = getattr(mod, "HELP", None) if mod else _cheap_help(name)
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=getattr(mod, "DESCRIPTION", None) or help_text,
+            formatter_class=HelpFormatter,
+        )
         if mod is not None:
             mod.add_arguments(p)
             p.set_defaults(_module=mod)
@@ -58,8 +80,6 @@ def _cheap_help(name: str) -> str:
     if spec is None or not spec.submodule_search_locations:
         return ""
     path = Path(list(spec.submodule_search_locations)[0]) / f"{COMMANDS[name]}.py"
-    if not path.is_file():
-        return "(not available yet)"
     import ast
 
     # Parse rather than match lines, so a HELP wrapped in parentheses reads right too.
@@ -74,35 +94,31 @@ def _cheap_help(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:])
+    """Run ``medseg ARGV`` (default: the process' arguments) and return the exit status.
+
+    The host process is left as it was found (``sys.argv`` is read, never written).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
-    mod = getattr(args, "_module", None)
-    if mod is None:
-        mod = _load(args.command)
-        if mod is None:
-            print(f"medseg {args.command}: not available in this version", file=sys.stderr)
-            return 2
-        p = argparse.ArgumentParser(prog=f"medseg {args.command}")
-        mod.add_arguments(p)
-        args = p.parse_args(sys.argv[2:])
+    mod = args._module
+    from .interrupts import exit_code, interrupts_as_keyboard_interrupt
     from .runtime import tune_allocator
 
     tune_allocator()  # glibc malloc keeps tensor memory for reuse (see medseg/runtime.py)
     try:
-        return int(mod.run(args) or 0)
+        # Ctrl-C and SIGTERM end every command the same clean way, also when the process
+        # was started in the background with SIGINT ignored (see medseg/interrupts.py)
+        with interrupts_as_keyboard_interrupt():
+            return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_code()
     except (ValueError, FileNotFoundError) as e:
-        print(
-            f"medseg {args.command if hasattr(args, 'command') else ''}: error: {e}",
-            file=sys.stderr,
-        )
+        print(f"medseg {args.command}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -2,7 +2,7 @@
 
 Usage: python scripts/bench_inference.py [--quick] [--threads 2] [--out docs/bench_inference.md]
 
-Runs :func:`medseg.export.bench.run_suite` (model × back-end × size latency/FPS with ratios to
+Runs :func:`medseg.bench.run_suite` (model × back-end × size latency/FPS with ratios to
 eager measured in the same run, batched vs looped TTA, int8 ΔmIoU when the street weights are
 shipped). The same tables come from ``medseg bench``.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from medseg.export.bench import run_suite
+from medseg.bench import run_suite
 
 
 def run(quick: bool = False, threads: int | None = 2) -> dict:

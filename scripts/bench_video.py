@@ -101,7 +101,7 @@ def _flicker_run(model: str, pretrained: bool, backend: str, tmp: Path, frames: 
     return {
         "video": src.name,
         "frames": s.frames,
-        "inference_size": f"{s.inference_size[0]}x{s.inference_size[1]}",
+        "inference_size": f"{s.inference_hw[0]}x{s.inference_hw[1]}",
         "smooth": 0.6,
         "flicker_raw": s.flicker_raw,
         "flicker_smoothed": s.flicker,

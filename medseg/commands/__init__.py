@@ -12,3 +12,19 @@ def hw_size(text: str) -> tuple[int, int]:
         return int(h), int(w)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
+
+
+def model_kwargs(items: list[str] | None) -> dict:
+    """``--model-arg KEY=VALUE`` options as keyword arguments (values parsed as JSON)."""
+    import json
+
+    out = {}
+    for it in items or []:
+        k, sep, v = it.partition("=")
+        if not sep:
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {it!r}")
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out

@@ -11,6 +11,7 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from ..engine.backends import BACKENDS
 from . import hw_size
 
 HELP = (
@@ -41,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backends",
         nargs="+",
-        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
+        choices=list(BACKENDS),
+        help="back-ends to time (default: each model's set in the suite)",
     )
     p.add_argument("--sizes", nargs="+", type=hw_size, help="input sizes HxW, e.g. 256x512")
     p.add_argument("--reps", type=int, help="timed repetitions per back-end")
@@ -139,7 +141,7 @@ def run_helper(path: Path, quick: bool, threads: int | None = None) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..export.bench import run_suite
+    from ..bench import run_suite
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -23,8 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--weights", help="checkpoint: a state dict or a Trainer checkpoint (last.pt/best.pt)"
     )
     g.add_argument("--pretrained", action="store_true", help="the weights shipped in the package")
+    g.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="score a randomly initialised model on purpose (a baseline); without it one of "
+        "--weights / --pretrained is required",
+    )
     p.add_argument("--out", help="folder for metrics.json and plots (default: no files)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per batch (default: the recipe's loader.val_batch_size)",
+    )
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides of the recipe")
 
 
@@ -35,15 +46,18 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.evaluator import evaluate
     from .train import build_datasets, build_loaders, build_model, load_recipe
 
+    if not (args.weights or args.pretrained or args.random_weights):
+        raise ValueError(
+            "no weights given: pass --weights CHECKPOINT or --pretrained (shipped weights); "
+            "--random-weights scores an untrained model on purpose"
+        )
     recipe = load_recipe(args.config, args.overrides)
     if args.batch_size:
         recipe.setdefault("loader", {})["batch_size"] = args.batch_size
         recipe["loader"]["val_batch_size"] = args.batch_size
     D.init_distributed()
     try:
-        model = build_model(
-            recipe, weights=args.weights, pretrained=True if args.pretrained else None
-        )
+        model = build_model(recipe, weights=args.weights, pretrained=bool(args.pretrained))
         _, val_ds = build_datasets(recipe["data"], model.cfg)
         _, val_dl = build_loaders(recipe, val_ds, val_ds)
         names = list(model.cfg.class_names)
@@ -73,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 "config": str(args.config),
                 "weights": args.weights,
                 "pretrained": args.pretrained,
+                "random_weights": args.random_weights,
                 "samples": len(val_ds),
                 **scores.to_dict(names),
             }

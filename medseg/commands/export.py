@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -40,7 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exporter", default="dynamo", choices=["dynamo", "legacy"], help="ONNX exporter"
     )
-    p.add_argument("--opset", type=int, help="ONNX opset (>= 17)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        help="ONNX opset, >= 17 (default: 18 with the dynamo exporter, 17 with legacy)",
+    )
     p.add_argument(
         "--calibration", help="folder of images for int8 calibration (default: synthetic)"
     )
@@ -61,14 +64,14 @@ def _calibration(folder: str | None, cfg, n: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..commands.predict import _model_kwargs
     from ..export import export_onnx, export_torchscript, quantize_onnx_int8
     from ..models import create_model
+    from . import model_kwargs
 
     fm = set(args.formats)
     if "all" in fm:
         fm = {"onnx", "torchscript", "int8"}
-    kw = _model_kwargs(args.model_arg)
+    kw = model_kwargs(args.model_arg)
     model = create_model(
         args.model,
         pretrained=not args.no_pretrained and not args.weights,
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     size = args.size or cfg.input_size
     results = {}
-    card = dataclasses.asdict(cfg)
+    card = cfg.to_dict()
     (out / f"{cfg.name}.cfg.json").write_text(json.dumps(card, indent=1))
     if "torchscript" in fm:
         r = export_torchscript(model, out / f"{cfg.name}.pt", input_size=size)
@@ -111,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
                 f"ONNX (uint8 {args.layout} in, labels out)  {r['path']}  max |Δ| probs {r['max_abs_diff']:.2e}"
             )
     if "int8" in fm:
-        from ..engine.backends import OrtRunner
         from ..export.verify import parity_input, torch_logits
+        from ..runners import OrtRunner
 
         calib = _calibration(args.calibration, cfg, args.calibration_count)
         r = quantize_onnx_int8(

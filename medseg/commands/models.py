@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..models import create_model, get_model_cfg, list_models
-    from ..models.registry import model_description
+    from ..models.zoo import model_description
 
     rows = []
     for name in list_models(args.task):

@@ -20,6 +20,22 @@ from pathlib import Path
 from typing import Any
 
 HELP = "train a model from a YAML recipe (configs/*.yaml), optionally under torchrun"
+DESCRIPTION = """\
+Train a model from a YAML recipe (configs/*.yaml), optionally under torchrun.
+
+Overrides use dotted keys and YAML values. The ones a quick run needs:
+  train.epochs=1                 epochs
+  train.max_steps_per_epoch=5    cap batches per epoch (a smoke run in seconds)
+  data.train_length=32           synthetic recipes: scenes per epoch
+  data.val_length=8              synthetic recipes: validation scenes
+  loader.batch_size=2            batch size
+  train.out_dir=runs/quick       where checkpoints, logs and plots go
+Every key of the recipe's train: section is a medseg.engine.trainer.TrainConfig field
+(docs/training.md lists them).
+
+Example: medseg train --config configs/street_synthetic.yaml train.epochs=1 \\
+           train.max_steps_per_epoch=2 data.train_length=8 data.val_length=4 train.out_dir=runs/quick
+"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -170,8 +170,10 @@ def run(args: argparse.Namespace) -> int:
             progress_callback=callback,
         )
     except VideoInterrupted as e:
+        from ..interrupts import exit_code
+
         summary = e.summary
-        code = 130
+        code = exit_code()  # 130 after Ctrl-C, 143 after SIGTERM
     finally:
         if bar is not None:
             bar.close()

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.kinds import IMAGE_SUFFIXES
 from ..labels import IGNORE_INDEX
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def read_mask(path: str | Path, palette: Sequence[Sequence[int]] | None = None) -> np.ndarray:
@@ -72,8 +71,8 @@ class ImageMaskFolder:
         for d in (image_dir, mask_dir):
             if not d.is_dir():
                 raise FileNotFoundError(f"{d} is not a folder")
-        masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS}
-        images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS}
+        masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        images = {p.stem: p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
         stems = sorted(ids) if ids is not None else sorted(images)
         missing = [s for s in stems if s not in images or s not in masks]
         if missing:

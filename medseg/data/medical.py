@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..transforms.spacing import resample_inplane
+
 
 def _load_canonical(path: str | Path) -> tuple[np.ndarray, tuple[float, ...]]:
     from ..io import load_volume, to_canonical
@@ -26,23 +28,9 @@ def _load_canonical(path: str | Path) -> tuple[np.ndarray, tuple[float, ...]]:
 
 
 def resample_xy(arr: np.ndarray, spacing, target, mode: str = "bilinear") -> np.ndarray:
-    """Resample ``arr [X, Y, Z]`` in-plane from ``spacing[:2]`` to ``target`` mm (z untouched).
-
-    ``mode="bilinear"`` (``align_corners=False``) for images, ``"nearest"`` for masks — the
-    same rule :mod:`medseg.engine` uses for volume inference.
-    """
-    import torch.nn.functional as F
-
-    size = (
-        round(arr.shape[0] * spacing[0] / target[0]),
-        round(arr.shape[1] * spacing[1] / target[1]),
-    )
-    if size == tuple(arr.shape[:2]):
-        return arr
-    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1)[:, None]
-    kw = {"align_corners": False} if mode == "bilinear" else {}
-    t = F.interpolate(t, size=size, mode=mode, **kw)
-    return t[:, 0].permute(1, 2, 0).numpy()
+    """Resample ``arr [X, Y, Z]`` in-plane from ``spacing[:2]`` to ``target`` mm (z untouched);
+    :func:`medseg.transforms.spacing.resample_inplane`, the rule volume inference uses."""
+    return resample_inplane(arr, spacing, target, mode=mode)
 
 
 class MedicalSliceDataset:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..labels import IGNORE_INDEX
-from ._street_painter import (
+from .street_painter import (
     BUS,
     CAR,
     ROAD,
@@ -28,14 +28,14 @@ from ._street_painter import (
     TERRAIN,
     TRAIN,
     TRUCK,
-    _end_building,
-    _facade,
-    _Painter,
-    _person,
-    _pole,
-    _tree,
-    _two_wheeler,
-    _vehicle,
+    Painter,
+    paint_end_building,
+    paint_facade,
+    paint_person,
+    paint_pole,
+    paint_tree,
+    paint_two_wheeler,
+    paint_vehicle,
 )
 
 
@@ -53,7 +53,7 @@ def render_scene(seed: int | np.random.SeedSequence, size: tuple[int, int] = (25
 
     rng = np.random.default_rng(seed)
     h, w = size
-    p = _Painter(h, w, rng)
+    p = Painter(h, w, rng)
     far = 400.0
     # Sky gradient (horizon lighter), then ground = terrain.
     top, hor = p.jitter((70, 120, 190), 30), p.jitter((190, 205, 220), 20)
@@ -101,7 +101,7 @@ def render_scene(seed: int | np.random.SeedSequence, size: tuple[int, int] = (25
     # Facades: across the street end (optional), then both sides far to near.
     z_end = rng.uniform(25, 150) if rng.random() < 0.4 else 250.0
     if z_end < 250:
-        _end_building(p, z_end)
+        paint_end_building(p, z_end)
     for side, xedge in ((-1, -(xl - swl)), (1, xr + swr)):
         setback = rng.uniform(0, 4) if rng.random() < 0.5 else 0.0
         xb = xedge + setback
@@ -114,7 +114,7 @@ def render_scene(seed: int | np.random.SeedSequence, size: tuple[int, int] = (25
         edges = edges[edges < z_end]
         for z0, z1 in list(zip(edges[:-1], edges[1:]))[::-1]:
             if rng.random() < 0.88:
-                _facade(p, side, xb, z0 + rng.uniform(0, 1.5), z1)
+                paint_facade(p, side, xb, z0 + rng.uniform(0, 1.5), z1)
     # Objects sorted far to near: (z, drawer).
     objs: list[tuple[float, Callable[[], None]]] = []
 
@@ -123,21 +123,21 @@ def render_scene(seed: int | np.random.SeedSequence, size: tuple[int, int] = (25
 
     for side, xs in ((-1, xl - swl * rng.uniform(0.1, 0.3)), (1, xr + swr * rng.uniform(0.1, 0.3))):
         for z in rng.uniform(4, 80, rng.integers(1, 7)):
-            add(z, _pole, xs, z)
+            add(z, paint_pole, xs, z)
         for z in rng.uniform(5, 80, rng.integers(0, 5)):
-            add(z, _tree, xs + side * rng.uniform(0, 1.0), z)
+            add(z, paint_tree, xs + side * rng.uniform(0, 1.0), z)
     for z in rng.uniform(4, 50, rng.integers(0, 8)):  # pedestrians (a few crossing)
         x = rng.uniform(xl - swl, xl) if rng.random() < 0.45 else rng.uniform(xr, xr + swr)
         if rng.random() < 0.1:
             x = rng.uniform(xl, xr)
-        add(z, _person, x, z)
+        add(z, paint_person, x, z)
     for z in rng.uniform(6, 60, rng.integers(0, 3)):
-        add(z, _two_wheeler, rng.uniform(xl + 0.5, xr - 0.5), z, bool(rng.random() < 0.35))
+        add(z, paint_two_wheeler, rng.uniform(xl + 0.5, xr - 0.5), z, bool(rng.random() < 0.35))
     for z in rng.uniform(6, 90, rng.integers(0, 9)):  # traffic and parked cars
         lane = rng.integers(0, lanes)
         x = xl + lw * (lane + 0.5) + rng.normal(0, 0.3)
         kind = rng.choice([CAR, TRUCK, BUS, TRAIN], p=[0.82, 0.08, 0.07, 0.03])
-        add(z, _vehicle, x, z, kind)
+        add(z, paint_vehicle, x, z, kind)
     for _z, fn in sorted(objs, key=lambda o: -o[0]):
         fn()
     if rng.random() < 0.35:  # ego-vehicle hood: ignore, as in Cityscapes

@@ -1,149 +1,79 @@
-"""Inference back-ends behind one small interface: ``runner(x) -> logits``.
+"""Back-ends: their names, and :func:`make_runner`, which builds a runner for a model on one.
 
-Every runner takes a normalised float32 batch ``[N, C, H, W]`` (any H, W: the exported graphs
-pad to the model's divisor and crop back, like :meth:`SegmentationModel.forward`) and returns
-float32 logits ``[N, K, H, W]`` on the CPU (or the torch device for torch runners).
+A runner (:mod:`medseg.runners`) takes a normalised float32 batch ``[N, C, H, W]`` (any H, W:
+the exported graphs pad to the model's divisor and crop back, like
+:meth:`SegmentationModel.forward`) and returns float32 logits ``[N, K, H, W]`` on the CPU (or
+the torch device for torch runners). :data:`BACKENDS` is the one list of back-end names and
+their labels; the CLI, the app, the video pipeline and the benchmarks read it.
 
-Back-ends: ``torch`` (eager fp32), ``channels_last``, ``bf16`` (CPU autocast), ``torchscript``,
-``onnxruntime`` (fp32) and ``ort-int8`` (static QDQ int8). ONNX Runtime is imported only when
-an ONNX runner is built.
+ONNX Runtime is imported only when an ONNX runner is built.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-BACKENDS = ("torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8")
+from ..runners import OrtRunner, Runner, TorchRunner, TorchScriptRunner, as_runner
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A back-end: its ``name`` (what APIs and ``--backend`` take) and ``label`` (what people
+    read in the app and reports)."""
+
+    name: str
+    label: str
+    description: str
+
+
+#: Every back-end, in the order menus show them.
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("torch", "PyTorch", "eager PyTorch, fp32"),
+        Backend("channels_last", "PyTorch channels-last", "eager PyTorch, NHWC memory format"),
+        Backend("bf16", "PyTorch bf16", "eager PyTorch under bf16 autocast (CPU or GPU)"),
+        Backend("torchscript", "TorchScript", "traced TorchScript module"),
+        Backend("onnxruntime", "ONNX Runtime", "ONNX Runtime CPU, fp32"),
+        Backend("ort-int8", "ONNX Runtime int8", "ONNX Runtime, static QDQ int8 (calibrated)"),
+    )
+}
+
+
+def backend_label(name: str) -> str:
+    """The label people read for a back-end name (``"onnxruntime"`` → ``"ONNX Runtime"``)."""
+    return BACKENDS[resolve_backend(name)].label
+
+
+def resolve_backend(name_or_label: str) -> str:
+    """A back-end name from a name or a label, case-insensitive (``"ONNX Runtime"`` →
+    ``"onnxruntime"``); raises ``ValueError`` listing the accepted names otherwise."""
+    key = str(name_or_label).strip().lower()
+    for b in BACKENDS.values():
+        if key in (b.name, b.label.lower()):
+            return b.name
+    raise ValueError(f"unknown backend {name_or_label!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def as_predict_fn(
     f: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A model (put in eval mode, run without gradients) or a callable, as a callable."""
-    if isinstance(f, nn.Module):
-        model = f.eval()
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return model(x)
-
-        return fn
-    return f
-
-
-class Runner:
-    """Base runner. ``name`` says which back-end; ``__call__`` maps a batch to logits."""
-
-    name = "base"
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class TorchRunner(Runner):
-    """Eager PyTorch, optionally channels-last memory format and/or bf16 autocast."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        device: str | torch.device = "cpu",
-        channels_last: bool = False,
-        bf16: bool = False,
-    ):
-        self.device = torch.device(device)
-        self.channels_last = channels_last
-        self.bf16 = bf16
-        if channels_last:
-            # Module.to() converts in place: work on a copy so that other runners sharing the
-            # model (e.g. the eager baseline in a benchmark) keep the default layout.
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        self.model = model.eval().to(self.device)
-        self.name = "bf16" if bf16 else ("channels_last" if channels_last else "torch")
-
-    @torch.no_grad()  # not inference_mode: MONAI updates outputs in place
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, torch.float32)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.bf16:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                y = self.model(x)
-            return y.float().contiguous()
-        return self.model(x).contiguous()
-
-
-class TorchScriptRunner(Runner):
-    """A TorchScript module (traced by :func:`medseg.export.export_torchscript` or loaded)."""
-
-    name = "torchscript"
-
-    def __init__(self, module: torch.jit.ScriptModule | str | Path, device: str = "cpu"):
-        self.device = torch.device(device)
-        if isinstance(module, (str, Path)):
-            with warnings.catch_warnings():  # torch.jit's deprecation notice
-                warnings.simplefilter("ignore", FutureWarning)
-                module = torch.jit.load(str(module), map_location=self.device)
-        self.module = module.eval()
-
-    @torch.no_grad()  # not inference_mode: MONAI updates outputs in place
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x.to(self.device, torch.float32)).float()
-
-
-def _threads_default() -> int:
-    # Respect the process' torch setting (tests pin 1 thread per xdist worker).
-    return max(1, torch.get_num_threads())
-
-
-class OrtRunner(Runner):
-    """ONNX Runtime CPU session over a graph with input ``[N, C, H, W]`` float32."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        threads: int | None = None,
-        name: str = "onnxruntime",
-        spin: bool = True,
-    ):
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"ONNX model not found: {self.path}")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or _threads_default()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # ORT's worker threads spin-wait between ops by default: best single-stream latency on
-        # an idle CPU (measured: unet_medical 15 ms with spinning vs 24 ms without), but in a
-        # pipeline that overlaps inference with decode/encode threads (video) the spinning
-        # steals the cores those threads need (measured: ~40% less CPU per frame without it).
-        # So callers that run other threads pass spin=False.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        self.session = ort.InferenceSession(
-            str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        self.input_name = self.session.get_inputs()[0].name
-        self.name = name
-
-    def run_numpy(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: x})[0]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        return torch.from_numpy(self.run_numpy(arr))
+    """Deprecated name of :func:`medseg.runners.as_runner`."""
+    warnings.warn(
+        "medseg.engine.backends.as_predict_fn is deprecated; use medseg.runners.as_runner",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return as_runner(f)
 
 
 def make_runner(
@@ -175,8 +105,7 @@ def make_runner(
         ort_spin: let ONNX Runtime threads spin-wait (lowest latency when nothing else runs);
             ``False`` for pipelines that run other threads beside inference.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    backend = resolve_backend(backend)
     if backend in ("torch", "channels_last", "bf16"):
         return TorchRunner(
             model, device=device, channels_last=backend == "channels_last", bf16=backend == "bf16"
@@ -211,3 +140,17 @@ def make_runner(
         runner = OrtRunner(q, name="ort-int8", spin=ort_spin)
     runner._tmp = tmp  # keep the temporary folder alive as long as the runner
     return runner
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "OrtRunner",
+    "Runner",
+    "TorchRunner",
+    "TorchScriptRunner",
+    "as_runner",
+    "backend_label",
+    "make_runner",
+    "resolve_backend",
+]

@@ -8,22 +8,14 @@ are summed before the scores are computed, so every rank gets the dataset-level 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 
 from ..metrics import ConfusionMatrix
+from ..models.outputs import logits_to_labels
+from .amp import autocast_context
 from .distributed import all_reduce_sum
-
-
-def autocast_context(device: torch.device | str, amp: str | None):
-    """``torch.autocast`` for ``amp in {"bf16", "fp16"}``, else a no-op context."""
-    device = torch.device(device)
-    if amp in (None, "off", "none", False):
-        return nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return torch.autocast(device.type, dtype=dtype)
 
 
 @torch.no_grad()
@@ -80,7 +72,7 @@ def evaluate(
             if loss_fn is not None:
                 loss_sum += float(loss_fn(logits.float(), y))
                 n_batches += 1
-            pred = logits.argmax(1) if logits.shape[1] > 1 else (logits[:, 0] > 0).long()
+            pred = logits_to_labels(logits)
             cm.update(pred, y)  # on the device: only the K×K matrix comes back
     finally:
         model.train(was_training)

@@ -25,8 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelCfg, create_model
+from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
+from ..models.registry import sha256_file
+from ..runners import OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
-from .backends import OrtRunner, Runner, TorchScriptRunner, make_runner
+from .backends import make_runner
 
 
 @dataclass
@@ -47,44 +50,31 @@ class Prediction:
     uncertainty: np.ndarray | None = None
 
 
-def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over classes; sigmoid for single-channel (binary) logits. ``[N, C, H, W]``."""
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
-
-
-def probs_to_labels(probs: torch.Tensor) -> torch.Tensor:
-    """``[N, C, H, W]`` probabilities → ``[N, H, W]`` int64 labels (threshold 0.5 for 1 class)."""
-    return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(1)
-
-
 def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
     """A ModelCfg from itself, a ``*.cfg.json`` file (``medseg export``) or a registry name."""
     if isinstance(cfg, ModelCfg):
         return cfg
     p = Path(cfg)
     if p.suffix == ".json" and p.is_file():
-        import dataclasses
         import json
 
-        data = json.loads(p.read_text())
-        names = {f.name for f in dataclasses.fields(ModelCfg)}
-        data = {
-            k: (
-                tuple(tuple(x) if isinstance(x, list) else x for x in v)
-                if isinstance(v, list)
-                else v
-            )
-            for k, v in data.items()
-            if k in names
-        }
-        return ModelCfg(**data)
+        return ModelCfg.from_dict(json.loads(p.read_text()))
     from ..models import get_model_cfg
 
     return get_model_cfg(str(cfg))
 
 
-def _labels_dtype(num_classes: int):
-    return np.uint8 if max(num_classes, 2) <= 255 else np.int64
+def _state_dict_sha256(model: nn.Module) -> str:
+    """SHA-256 over a model's parameters and buffers (names, shapes and bytes, in order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
 
 
 class Predictor:
@@ -109,6 +99,37 @@ class Predictor:
         self.cfg = cfg
         self.model = model
         self.batch_size = int(batch_size)
+        #: where the weights came from: ``weights`` (a file name, or a description such as
+        #: "random (untrained)") and ``weights_sha256``; see :attr:`provenance`.
+        self.weights_info: dict[str, Any] = {"weights": None, "weights_sha256": None}
+
+    @property
+    def backend(self) -> str:
+        """The back-end that runs (the runner's name)."""
+        return str(getattr(self.runner, "name", type(self.runner).__name__))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What produces this predictor's results, for reports: ``model``, ``weights``,
+        ``weights_sha256``, ``backend`` and ``medseg_version``. The checksum of an in-memory
+        model's weights is computed on first use."""
+        import medseg
+
+        info = dict(self.weights_info)
+        if (
+            info.get("weights_sha256") is None
+            and self.model is not None
+            and info.get("weights") != "random (untrained)"
+        ):
+            info["weights_sha256"] = _state_dict_sha256(self.model)
+            info["weights"] = info.get("weights") or "in-memory model"
+            self.weights_info = info
+        return {
+            "model": self.cfg.name,
+            **info,
+            "backend": self.backend,
+            "medseg_version": medseg.__version__,
+        }
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -149,13 +170,28 @@ class Predictor:
                 :func:`~medseg.engine.backends.make_runner`); ``False`` for pipelines.
             **model_kwargs: architecture options for :func:`create_model`.
         """
+        if weights is not None and Path(weights).suffix.lower() == ".onnx":
+            return cls.from_onnx(weights, expected_name=name)
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
         kw: dict[str, Any] = {"calibration": calibration} if backend == "ort-int8" else {}
         if backend in ("onnxruntime", "ort-int8"):
             kw["ort_spin"] = ort_spin
-        return cls.from_model(model, backend=backend, device=device, **kw)
+        pred = cls.from_model(model, backend=backend, device=device, **kw)
+        if weights is not None:
+            pred.weights_info = {
+                "weights": Path(weights).name,
+                "weights_sha256": sha256_file(weights),
+            }
+        elif pretrained:
+            pred.weights_info = {
+                "weights": model.cfg.weights,
+                "weights_sha256": model.cfg.weights_sha256,
+            }
+        else:
+            pred.weights_info = {"weights": "random (untrained)", "weights_sha256": None}
+        return pred
 
     @classmethod
     def from_checkpoint(
@@ -173,6 +209,7 @@ class Predictor:
         cfg: ModelCfg | str | Path | None = None,
         *,
         threads: int | None = None,
+        expected_name: str | None = None,
     ) -> Predictor:
         """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
 
@@ -182,8 +219,17 @@ class Predictor:
             cfg: the model's :class:`ModelCfg`, a registry name, or the ``<name>.cfg.json``
                 file ``medseg export`` writes next to the graph; default: the cfg that
                 :func:`medseg.export.export_onnx` stores in the graph's metadata.
+            expected_name: refuse a graph whose stored cfg names another model.
         """
-        runner = OrtRunner(path, threads=threads)
+        try:
+            runner = OrtRunner(path, threads=threads)
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise ValueError(
+                f"{Path(path).name} is not a usable ONNX model ({type(e).__name__}); expected a "
+                "graph written by `medseg export --format onnx`"
+            ) from None
         if runner.session.get_inputs()[0].type != "tensor(float)":
             raise ValueError(
                 f"{Path(path).name} takes {runner.session.get_inputs()[0].type} input: it was exported "
@@ -199,14 +245,24 @@ class Predictor:
                     f"{Path(path).name} carries no medseg ModelCfg metadata; pass cfg= (a "
                     "ModelCfg, a registry name or a .cfg.json file)"
                 )
-        return cls(runner, _resolve_cfg(cfg))
+        cfg = _resolve_cfg(cfg)
+        if expected_name is not None and cfg.name != expected_name:
+            raise ValueError(
+                f"{Path(path).name} holds model {cfg.name!r}, not {expected_name!r}; pass "
+                f"--model {cfg.name} (or leave --model out)"
+            )
+        pred = cls(runner, cfg)
+        pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
+        return pred
 
     @classmethod
     def from_torchscript(
         cls, path: str | Path, cfg: ModelCfg | str, *, device: str = "cpu"
     ) -> Predictor:
         """A TorchScript file written by :func:`medseg.export.export_torchscript`."""
-        return cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
+        pred = cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
+        pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
+        return pred
 
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:
@@ -265,7 +321,7 @@ class Predictor:
             logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         probs = logits_to_probs(logits)
         labels = probs_to_labels(probs)
-        dt = _labels_dtype(self.cfg.num_classes)
+        dt = labels_dtype(self.cfg.num_classes)
         return labels.numpy().astype(dt), probs.numpy().astype(np.float32, copy=False)
 
     def predict_image(
@@ -313,7 +369,7 @@ class Predictor:
                 unc_t = F.interpolate(
                     unc_t[:, None], size=(h, w), mode="bilinear", align_corners=False
                 )[:, 0]
-            labels = probs_to_labels(probs_t)[0].numpy().astype(_labels_dtype(self.cfg.num_classes))
+            labels = probs_to_labels(probs_t)[0].numpy().astype(labels_dtype(self.cfg.num_classes))
             probs = probs_t[0].numpy().astype(np.float32, copy=False)
             unc = unc_t[0].numpy().astype(np.float32, copy=False)
         else:

@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .backends import as_predict_fn
+from ..runners import as_runner
 
 
 def sliding_window_predict(
-    predict_fn: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
+    runner: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
     image: torch.Tensor,
     roi_size: Sequence[int] | int,
     *,
@@ -29,7 +29,7 @@ def sliding_window_predict(
     """Patch-wise inference with blended overlaps.
 
     Args:
-        predict_fn: a model or any callable ``[B, C, h, w] -> [B, K, h, w]`` (e.g. a
+        runner: a model or any runner ``[B, C, h, w] -> [B, K, h, w]`` (e.g. a
             :class:`Predictor`, whose back-end may be ONNX Runtime).
         image: normalised ``[N, C, H, W]`` float32 (or ``[N, C, X, Y, Z]`` for 3-D models).
         roi_size: patch size; images smaller than it are padded (``padding_mode``).
@@ -53,7 +53,7 @@ def sliding_window_predict(
             image,
             roi_size=roi_size,
             sw_batch_size=sw_batch_size,
-            predictor=as_predict_fn(predict_fn),
+            predictor=as_runner(runner),
             overlap=overlap,
             mode=mode,
             sigma_scale=sigma_scale,

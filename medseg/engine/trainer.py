@@ -10,6 +10,11 @@ logs and PNG curves. Under ``torchrun`` the model is wrapped in DDP, loaders get
 only rank 0 writes files. Checkpoints hold only tensors and plain Python values, so they load
 with ``torch.load(path, weights_only=True)``.
 
+The loop lives here; each other job has its own module: :mod:`.optim` (optimiser and
+schedule factories), :mod:`.amp` (when autocast pays, the autocast context), :mod:`.rng`
+(seeding, random-state snapshots), :mod:`.checkpoint` (atomic save, safe load),
+:mod:`.train_log` (CSV/JSON history and curves), :mod:`.evaluator` (validation).
+
 Example:
     >>> cfg = TrainConfig(epochs=10, lr=1e-3, out_dir="runs/exp", num_classes=19)
     >>> trainer = Trainer(model, loss_fn, train_loader, val_loader, cfg)
@@ -18,22 +23,24 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from . import distributed as D
-from .evaluator import autocast_context, evaluate
+from .amp import autocast_context, cpu_has_amx, cpu_has_native_bf16, resolve_amp
+from .checkpoint import load_checkpoint_state, save_checkpoint
+from .evaluator import evaluate
+from .optim import make_optimizer, make_scheduler
+from .rng import rng_state, seed_all, set_rng_state
+from .train_log import plot_curves, write_history
 
 
 @dataclass
@@ -94,75 +101,6 @@ class TrainConfig:
         return cls(**d)
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when oneDNN runs bf16 natively (AVX512-BF16 / AMX), where bf16 autocast pays off."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - old or non-x86 builds
-        return False
-
-
-def cpu_has_amx() -> bool:
-    """True on CPUs with AMX tiles (Intel Sapphire Rapids and later).
-
-    That is where bf16 autocast pays off on a CPU: AMX runs bf16 convolutions and matmuls
-    several times faster than fp32. AVX512-BF16 alone does not: on this project's AMD EPYC
-    (AVX512-BF16, no AMX) bf16 autocast trained at 1.03–1.07× fp32 and slowed channels-last
-    training (1.19–1.24× vs 1.29–1.32× the plain loop), and bf16 inference ran at 0.86–1.0×
-    eager fp32 (BENCHMARKS.md).
-    """
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - old or non-x86 builds
-        return False
-
-
-def resolve_amp(amp: str | bool | None, device: torch.device) -> str | None:
-    """Autocast dtype name for ``amp`` on ``device`` (YAML turns ``off``/``on`` into bools)."""
-    if amp is True:
-        amp = "auto"
-    if amp in ("off", "none", None, False):
-        return None
-    if amp == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_has_amx() and cpu_has_native_bf16() else None
-    if amp not in ("bf16", "fp16"):
-        raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
-    return amp
-
-
-def seed_all(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    # Only tensors / plain values so the checkpoint loads with weights_only=True.
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, pstate, gauss = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-        "python": [int(version), list(pstate), gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()  # dropout etc. on the GPU
-    return state
-
-
-def _set_rng_state(s: dict[str, Any]) -> None:
-    torch.set_rng_state(s["torch"])
-    keys, pos, has_gauss, cached = s["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    version, pstate, gauss = s["python"]
-    random.setstate((version, tuple(pstate), gauss))
-    if s.get("cuda") and torch.cuda.is_available() and torch.cuda.device_count() == len(s["cuda"]):
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
 class Trainer:
     """Train and validate a segmentation model.
 
@@ -214,17 +152,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        c = self.cfg
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True
-            )
-        raise ValueError(f"optimizer must be adamw, adam or sgd, got {c.optimizer!r}")
+        return make_optimizer(self.model.parameters(), self.cfg)
 
     def _steps_per_epoch(self) -> int:
         n = len(self.train_loader)
@@ -232,25 +160,7 @@ class Trainer:
         return min(n, cap) if cap else n
 
     def _make_scheduler(self):
-        c = self.cfg
-        if c.scheduler == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="max", factor=c.plateau_factor, patience=c.plateau_patience
-            )
-        if c.scheduler == "none":
-            return None
-        if c.scheduler != "poly":
-            raise ValueError(f"scheduler must be poly, plateau or none, got {c.scheduler!r}")
-        total = max(1, c.epochs * self.steps_per_epoch - c.warmup_iters)
-        poly = torch.optim.lr_scheduler.PolynomialLR(self.optimizer, total, c.poly_power)
-        if c.warmup_iters <= 0:
-            return poly
-        warm = torch.optim.lr_scheduler.LinearLR(
-            self.optimizer, start_factor=1e-3, total_iters=c.warmup_iters
-        )
-        return torch.optim.lr_scheduler.SequentialLR(
-            self.optimizer, [warm, poly], milestones=[c.warmup_iters]
-        )
+        return make_scheduler(self.optimizer, self.cfg, self.steps_per_epoch)
 
     # --------------------------------------------------------------- training
     def train_one_epoch(self) -> dict[str, float]:
@@ -399,19 +309,17 @@ class Trainer:
             "best": self.best,
             "bad_epochs": self.bad_epochs,
             "history": self.history,
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "config": dataclasses.asdict(self.cfg),
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
+        """Everything :meth:`resume` needs, written atomically."""
+        save_checkpoint(self.state_dict(), path)
 
     def resume(self, path: str | Path) -> None:
         """Restore everything :meth:`state_dict` saved (loaded with ``weights_only=True``)."""
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = load_checkpoint_state(path)
         D.unwrap(self.model).load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if self.scheduler is not None and ck.get("scheduler") is not None:
@@ -421,43 +329,21 @@ class Trainer:
         self.epoch, self.best = int(ck["epoch"]), float(ck["best"])
         self.bad_epochs = int(ck.get("bad_epochs", 0))
         self.history = list(ck.get("history", []))
-        _set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"])
 
     # ------------------------------------------------------------------- logs
     def _write_logs(self) -> None:
-        scalars = [
-            {k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in self.history
-        ]
-        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
-        keys = list(dict.fromkeys(k for r in scalars for k in r))
-        with open(self.out / "history.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(scalars)
-        plot_curves(self.history, self.out, self.cfg.monitor)
+        write_history(self.history, self.out, self.cfg.monitor)
 
 
-def plot_curves(history: list[dict[str, Any]], out: Path, monitor: str = "miou") -> None:
-    """``loss.png`` (train/val loss) and ``metric.png`` (val metrics) from the history."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [r["epoch"] for r in history]
-    for name, keys in (
-        ("loss", ["train_loss", "val_loss"]),
-        ("metric", [f"val_{monitor}", "val_miou", "val_mean_dice", "val_pixel_accuracy"]),
-    ):
-        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-        for k in dict.fromkeys(keys):
-            ys = [r.get(k) for r in history]
-            if any(v is not None for v in ys):
-                ax.plot(ep, [np.nan if v is None else v for v in ys], marker="o", label=k)
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / f"{name}.png")
-        plt.close(fig)
+# Kept importable from here (they lived in this module before it was split by job).
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "autocast_context",
+    "cpu_has_amx",
+    "cpu_has_native_bf16",
+    "plot_curves",
+    "resolve_amp",
+    "seed_all",
+]

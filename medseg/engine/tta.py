@@ -16,13 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backends import as_predict_fn
+from ..metrics import ConfusionMatrix
+from ..models.outputs import logits_to_probs
+from ..runners import as_runner
 
-PredictFn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _probs(logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+RunnerFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _scaled(x: torch.Tensor, s: float) -> torch.Tensor:
@@ -51,7 +49,7 @@ def _uncertainty(views: list[torch.Tensor], mean: torch.Tensor, kind: str) -> to
 
 
 def tta_predict(
-    predict_fn_or_model: PredictFn | nn.Module,
+    runner: RunnerFn | nn.Module,
     image_tensor: torch.Tensor,
     scales: Sequence[float] = (0.75, 1.0, 1.25),
     flips: bool = True,
@@ -61,7 +59,7 @@ def tta_predict(
     """Batched multi-scale × flip TTA.
 
     Args:
-        predict_fn_or_model: a model or callable ``[B, C, h, w] -> logits [B, K, h, w]``
+        runner: a model or runner ``[B, C, h, w] -> logits [B, K, h, w]``
             (e.g. ``Predictor.logits``, so ONNX Runtime back-ends work too).
         image_tensor: normalised ``[N, C, H, W]`` float32.
         scales: input scale factors.
@@ -72,7 +70,7 @@ def tta_predict(
     Returns:
         ``(mean_probs [N, K, H, W], uncertainty [N, H, W])``, float32.
     """
-    fn = as_predict_fn(predict_fn_or_model)
+    fn = as_runner(runner)
     if uncertainty not in ("entropy", "variance"):
         raise ValueError(f"uncertainty must be 'entropy' or 'variance', got {uncertainty!r}")
     x = image_tensor
@@ -84,7 +82,7 @@ def tta_predict(
     for s in scales:
         xs = _scaled(x, s)
         batch = torch.cat([xs, xs.flip(-1)]) if flips else xs
-        probs = _probs(_back(fn(batch).float(), size))
+        probs = logits_to_probs(_back(fn(batch).float(), size))
         if flips:
             probs[n:] = probs[n:].flip(-1)
         v = probs.reshape(-1 if not flips else 2, n, *probs.shape[1:])
@@ -103,7 +101,7 @@ def tta_predict(
 
 
 def tta_predict_loop(
-    predict_fn_or_model: PredictFn | nn.Module,
+    runner: RunnerFn | nn.Module,
     image_tensor: torch.Tensor,
     scales: Sequence[float] = (0.75, 1.0, 1.25),
     flips: bool = True,
@@ -111,7 +109,7 @@ def tta_predict_loop(
     uncertainty: str = "entropy",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference implementation: one forward pass per view and per image (same outputs)."""
-    fn = as_predict_fn(predict_fn_or_model)
+    fn = as_runner(runner)
     size = tuple(image_tensor.shape[-2:])
     per_image = []
     for i in range(image_tensor.shape[0]):
@@ -123,7 +121,7 @@ def tta_predict_loop(
                 if flip:
                     xs = xs.flip(-1)
                 y = _back(fn(xs).float(), size)
-                views.append(_probs(y.flip(-1) if flip else y))
+                views.append(logits_to_probs(y.flip(-1) if flip else y))
         per_image.append(views)
     views = [torch.cat([v[j] for v in per_image]) for j in range(len(per_image[0]))]
     mean = torch.stack(views).mean(0)
@@ -131,17 +129,10 @@ def tta_predict_loop(
 
 
 def _scores(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int) -> dict:
-    valid = gt != ignore_index
-    k = max(num_classes, 2)
-    cm = np.bincount(
-        gt[valid].astype(np.int64) * k + pred[valid].astype(np.int64), minlength=k * k
-    ).reshape(k, k)
-    tp = np.diag(cm).astype(np.float64)
-    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
-        dice = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-    return {"miou": float(np.nanmean(iou)), "mean_dice": float(np.nanmean(dice))}
+    cm = ConfusionMatrix(max(num_classes, 2), ignore_index=ignore_index)
+    cm.update(pred, gt)
+    s = cm.compute()
+    return {"miou": float(s.miou), "mean_dice": float(s.mean_dice)}
 
 
 def compare_tta(

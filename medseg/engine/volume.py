@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.outputs import logits_to_probs, probs_to_labels
 from ..transforms.intensity import normalize_for_model
+from ..transforms.spacing import inplane_size
 
 
 def canonical_array(volume: Any, spacing: Sequence[float] | None = None):
@@ -58,6 +60,11 @@ def predict_volume(
 ):
     """See :meth:`medseg.engine.predictor.Predictor.predict_volume`."""
     cfg = predictor.cfg
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive integer (slices per pass), got {batch_size!r}"
+        )
+    batch_size = int(batch_size)
     if cfg.normalization not in ("zscore", "ct_window"):
         raise ValueError(
             f"model {cfg.name!r} uses {cfg.normalization!r} normalisation (an RGB model); "
@@ -69,8 +76,7 @@ def predict_volume(
     nx, ny, nz = arr.shape
     vol = torch.from_numpy(arr.astype(np.float32)).permute(2, 0, 1)[:, None]  # [Z, 1, X, Y]
     if cfg.spacing is not None:
-        tx, ty = cfg.spacing
-        size = (max(1, round(nx * sp[0] / tx)), max(1, round(ny * sp[1] / ty)))
+        size = inplane_size((nx, ny), sp, cfg.spacing)
         if size != (nx, ny):
             vol = F.interpolate(vol, size=size, mode="bilinear", align_corners=False)
     # One normalisation for the whole (resampled) volume, as in training.
@@ -80,9 +86,7 @@ def predict_volume(
     k = cfg.num_classes
     labels = np.zeros((nx, ny, nz), np.uint8 if max(k, 2) <= 255 else np.int64)
     probs_out = np.zeros((k, nx, ny, nz), np.float32) if return_probs else None
-    from .predictor import logits_to_probs, probs_to_labels
-
-    for s in range(0, nz, max(1, int(batch_size))):
+    for s in range(0, nz, batch_size):
         batch = vol[s : s + batch_size].contiguous()
         if window is not None:
             from .sliding import sliding_window_predict

@@ -150,14 +150,13 @@ def export_onnx(
 def _embed_cfg(path: Path, cfg, *, with_preprocessing: bool, layout: str) -> None:
     """Store the model's ModelCfg (JSON) in the graph's metadata, so a deployment (and
     :meth:`Predictor.from_onnx`, :func:`quantize_onnx_int8`) needs no other file."""
-    import dataclasses
     import json
 
     import onnx
 
     m = onnx.load(str(path))
     props = {
-        "medseg_cfg": json.dumps(dataclasses.asdict(cfg)),
+        "medseg_cfg": json.dumps(cfg.to_dict()),
         "medseg_input": f"uint8 {layout} image"
         if with_preprocessing
         else "float32 NCHW normalised",
@@ -178,17 +177,7 @@ def read_cfg(path: str | Path):
     props = {p.key: p.value for p in m.metadata_props}
     if "medseg_cfg" not in props:
         return None
-    data = json.loads(props["medseg_cfg"])
-    return ModelCfg(
-        **{
-            k: (
-                tuple(tuple(x) if isinstance(x, list) else x for x in v)
-                if isinstance(v, list)
-                else v
-            )
-            for k, v in data.items()
-        }
-    )
+    return ModelCfg.from_dict(json.loads(props["medseg_cfg"]))
 
 
 def verify_onnx(
@@ -201,7 +190,7 @@ def verify_onnx(
 ) -> float:
     """Max abs difference between ONNX Runtime and eager PyTorch (logits, or probabilities for
     a graph with preprocessing) on a batch of 2 at an odd size (``size`` for static graphs)."""
-    from ..engine.backends import OrtRunner
+    from ..runners import OrtRunner
     from .verify import parity_input, torch_logits
 
     cfg = model.cfg

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.outputs import logits_to_probs, probs_to_labels
+
 
 class PadCrop(nn.Module):
     """Pad any ``[N, C, H, W]`` to the model's divisor, run it, crop the logits back.
@@ -53,7 +55,6 @@ class WithPreprocessing(nn.Module):
         self.register_buffer("mean", mean.reshape(1, c, 1, 1) * 255.0)
         self.register_buffer("std", std.reshape(1, c, 1, 1) * 255.0)
         self.window = cfg.window
-        self.binary = cfg.num_classes == 1
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = image.permute(0, 3, 1, 2) if self.layout == "nhwc" else image
@@ -68,10 +69,5 @@ class WithPreprocessing(nn.Module):
             s = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
             x = (x - m) / s
         logits = self.net(x)
-        if self.binary:
-            probs = torch.sigmoid(logits)
-            labels = (probs[:, 0] > 0.5).to(torch.uint8)
-        else:
-            probs = torch.softmax(logits, dim=1)
-            labels = logits.argmax(1).to(torch.uint8)
-        return labels, probs
+        probs = logits_to_probs(logits)
+        return probs_to_labels(probs).to(torch.uint8), probs

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from .dicom import read_dataset
 from .errors import MedsegIOError
 from .image import is_image_file, load_image
+from .kinds import has_dicom_magic
 from .nifti import is_nifti, load_nifti, save_mask_like, save_nifti
 from .series import list_series, load_dicom
 from .slices import extract_slice, resample_to_spacing
@@ -52,6 +53,7 @@ def load_volume(
     series_uid: str | None = None,
     require_geometry: bool = True,
     min_slices: int = 1,
+    max_bytes: int | None = None,
 ) -> Volume:
     """Load a scan: a DICOM file, folder or list of files, or a NIfTI file.
 
@@ -62,6 +64,9 @@ def load_volume(
             (otherwise a :class:`MedsegIOError` lists them).
         require_geometry: DICOM only: raise when position/orientation tags are missing.
         min_slices: raise unless the volume has at least this many slices.
+        max_bytes: largest volume accepted (bytes of the float32 array), checked from the
+            headers before any pixel is decoded; default
+            :func:`medseg.io.limits.max_volume_bytes` (4 GiB, ``MEDSEG_MAX_VOLUME_GB``).
 
     Returns:
         :class:`Volume` (float32 array in MONAI ``LoadImage`` layout, RAS affine, spacing,
@@ -72,7 +77,7 @@ def load_volume(
     """
     single = isinstance(path_or_paths, (str, os.PathLike))
     if single and is_nifti(path_or_paths):
-        vol = load_nifti(path_or_paths)
+        vol = load_nifti(path_or_paths, max_bytes=max_bytes)
         if vol.array.shape[-1] < min_slices:
             raise MedsegIOError(
                 path_or_paths,
@@ -82,7 +87,12 @@ def load_volume(
         return vol
     if single and not os.path.exists(path_or_paths):
         raise MedsegIOError(path_or_paths, "no such file or folder")
-    if single and os.path.isfile(path_or_paths) and is_image_file(path_or_paths):
+    if (
+        single
+        and os.path.isfile(path_or_paths)
+        and is_image_file(path_or_paths)
+        and not has_dicom_magic(path_or_paths)  # the content decides, not the name
+    ):
         raise MedsegIOError(
             path_or_paths, "a 2-D image file, not a scan: read it with medseg.io.load_image"
         )
@@ -91,6 +101,7 @@ def load_volume(
         series_uid=series_uid,
         require_geometry=require_geometry,
         min_slices=min_slices,
+        max_bytes=max_bytes,
         _stacklevel=3,
     )
 

@@ -20,13 +20,13 @@ import warnings
 import numpy as np
 
 from .errors import MedsegIOError, require_nonempty_file
-from .volume import Volume, orientation_code, spacing_from_affine
+from .volume import Volume, check_spacing, orientation_code, spacing_from_affine
 
 PathLike = str | os.PathLike
 
 # Non-image objects that can sit in a series folder next to the images (our own SEG output,
 # structure sets, reports, presentation states): skipped when scanning a folder.
-_NON_IMAGE_MODALITIES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"}
+NON_IMAGE_MODALITIES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"}
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -63,11 +63,14 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False):
     return ds
 
 
-def _is_image_header(ds) -> bool:
-    return "Rows" in ds and "Columns" in ds and ds.get("Modality", "") not in _NON_IMAGE_MODALITIES
+def is_image_header(ds) -> bool:
+    """True for a dataset with pixel rows/columns that is not a non-image object (SEG, SR,
+    RTSTRUCT, presentation state, ...; see :data:`NON_IMAGE_MODALITIES`)."""
+    return "Rows" in ds and "Columns" in ds and ds.get("Modality", "") not in NON_IMAGE_MODALITIES
 
 
-def _n_frames(ds) -> int:
+def n_frames(ds) -> int:
+    """NumberOfFrames of a dataset (1 when absent or unreadable)."""
     try:
         return max(1, int(ds.get("NumberOfFrames", 1) or 1))
     except (TypeError, ValueError):
@@ -75,7 +78,7 @@ def _n_frames(ds) -> int:
 
 
 # ----------------------------------------------------------------------------- pixels
-def _pixels(ds, path: str) -> np.ndarray:
+def decode_pixels(ds, path: str) -> np.ndarray:
     """Decoded stored values, ``(frames, rows, cols)``; clear errors for what cannot decode."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         kind = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
@@ -102,7 +105,7 @@ def _pixels(ds, path: str) -> np.ndarray:
             f"pixel data cannot be read (damaged or truncated file?): "
             f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
         ) from None
-    return arr.reshape((_n_frames(ds), int(ds.Rows), int(ds.Columns)))
+    return arr.reshape((n_frames(ds), int(ds.Rows), int(ds.Columns)))
 
 
 def _check_grayscale(ds, path: str) -> None:
@@ -232,10 +235,13 @@ def _check_orientation(iop: np.ndarray, path: str) -> np.ndarray:
 def _check_spacing(spacing: np.ndarray, path: str) -> np.ndarray:
     if (spacing <= 0).any():
         raise MedsegIOError(path, f"PixelSpacing {spacing.tolist()} must be positive")
+    check_spacing(spacing, path)
     return spacing
 
 
-def _single_frame_series(items, where: str, require_geometry: bool) -> Volume:
+def read_single_frame_series(items, where: str, require_geometry: bool) -> Volume:
+    """One series of single-frame files, ``items = [(path, header), ...]`` in any order, as a
+    :class:`Volume` sorted along the slice normal (see the module docstring)."""
     paths = [p for p, _ in items]
     names = [os.path.basename(p) for p in paths]
     headers = [h for _, h in items]
@@ -285,7 +291,7 @@ def _single_frame_series(items, where: str, require_geometry: bool) -> Volume:
     frames = []
     for i in order:
         ds = read_dataset(paths[i])
-        frames.append(_modality_lut(_pixels(ds, paths[i])[0], ds).T)
+        frames.append(_modality_lut(decode_pixels(ds, paths[i])[0], ds).T)
     array = np.ascontiguousarray(np.stack(frames, axis=-1), dtype=np.float32)
     affine = _affine(row, col, ps, slice_vec, origin)
     ds0 = headers[order[0]]
@@ -305,10 +311,11 @@ def _fg(ds, i: int, seq: str):
     return None
 
 
-def _multi_frame(path: str, require_geometry: bool) -> Volume:
+def read_multi_frame(path: str, require_geometry: bool) -> Volume:
+    """One multi-frame (enhanced) file as a :class:`Volume`, frames sorted along the normal."""
     ds = read_dataset(path)
     _check_grayscale(ds, path)
-    raw = _pixels(ds, path)
+    raw = decode_pixels(ds, path)
     n = raw.shape[0]
     names = [f"frame {i + 1}" for i in range(n)]
     ori = [_fg(ds, i, "PlaneOrientationSequence") for i in range(n)]

@@ -11,16 +11,16 @@ import os
 import numpy as np
 
 from .errors import MedsegIOError, require_nonempty_file
+from .kinds import is_image_name
 
 PathLike = str | os.PathLike
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: Largest image accepted (pixels): far above any slice or photo, far below a memory bomb.
 MAX_PIXELS = 100_000_000
 
 
 def is_image_file(path: PathLike) -> bool:
     """True when the file name has a 2-D image suffix :func:`load_image` reads."""
-    return os.fspath(path).lower().endswith(IMAGE_SUFFIXES)
+    return is_image_name(path)
 
 
 def load_image(

@@ -20,16 +20,19 @@ adds ``"medsegreader"``, ``"medsegdicomreader"`` and ``"medsegniftireader"`` the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from monai.config import KeysCollection
 from monai.data import ImageReader
 from monai.transforms import LoadImage, LoadImaged
+
+from .kinds import is_dicom_file, is_nifti_name
 
 __all__ = [
     "MedsegDicomReader",
@@ -39,29 +42,6 @@ __all__ = [
     "MedsegReader",
     "register_readers",
 ]
-
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
-
-
-def _is_nifti(name: str) -> bool:
-    return name.lower().endswith(_NIFTI_SUFFIXES)
-
-
-def _is_dicom_file(name: str) -> bool:
-    if name.lower().endswith(_DICOM_SUFFIXES):
-        return True
-    # DICOM files often have no suffix at all (e.g. files listed by a DICOMDIR): sniff the
-    # "DICM" magic after the 128-byte preamble.
-    p = Path(name)
-    if p.suffix or not p.is_file():
-        return False
-    try:
-        with open(p, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
 
 
 def _collatable(value: Any) -> bool:
@@ -104,7 +84,7 @@ class MedsegReader(ImageReader):
         return bool(names) and all(self._accepts(os.fspath(n)) for n in names)
 
     def _accepts(self, name: str) -> bool:
-        return os.path.isdir(name) or _is_nifti(name) or _is_dicom_file(name)
+        return os.path.isdir(name) or is_nifti_name(name) or is_dicom_file(name)
 
     def read(self, data: Sequence[os.PathLike | str] | os.PathLike | str, **kwargs: Any):
         """Load each path as a :class:`~medseg.io.Volume` (one, or a list for several paths)."""
@@ -164,7 +144,7 @@ class MedsegDicomReader(MedsegReader):
     """:class:`MedsegReader` restricted to DICOM (files, with or without suffix, and folders)."""
 
     def _accepts(self, name: str) -> bool:
-        return os.path.isdir(name) or _is_dicom_file(name)
+        return os.path.isdir(name) or is_dicom_file(name)
 
     def _what(self) -> str:
         return "DICOM files and DICOM series folders"
@@ -174,10 +154,22 @@ class MedsegNiftiReader(MedsegReader):
     """:class:`MedsegReader` restricted to NIfTI files (``.nii``, ``.nii.gz``)."""
 
     def _accepts(self, name: str) -> bool:
-        return _is_nifti(name)
+        return is_nifti_name(name)
 
     def _what(self) -> str:
         return "NIfTI files (.nii, .nii.gz)"
+
+
+@contextlib.contextmanager
+def _without_nvimgcodec_notice():
+    """MONAI's ``LoadImage`` builds every reader it knows, and its GPU DICOM reader warns on
+    every CPU machine that the nvImageCodec plugin did not register; medseg never uses that
+    reader, so the notice is not the user's concern. Only that message is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="NvImgCodecPydicomReader: nvImageCodec", category=UserWarning
+        )
+        yield
 
 
 class MedsegLoadImage(LoadImage):
@@ -207,13 +199,14 @@ class MedsegLoadImage(LoadImage):
         reader = reader if reader is not None else MedsegReader(series_uid=series_uid)
         if not isinstance(reader, MedsegReader):
             raise TypeError(f"reader must be a MedsegReader instance, got {type(reader).__name__}")
-        super().__init__(
-            reader=reader,
-            image_only=image_only,
-            dtype=dtype,
-            ensure_channel_first=ensure_channel_first,
-            **kwargs,
-        )
+        with _without_nvimgcodec_notice():
+            super().__init__(
+                reader=reader,
+                image_only=image_only,
+                dtype=dtype,
+                ensure_channel_first=ensure_channel_first,
+                **kwargs,
+            )
         self.readers = [reader]
 
     def __call__(self, filename, reader=None):  # type: ignore[override]
@@ -229,10 +222,17 @@ class MedsegLoadImage(LoadImage):
 class MedsegLoadImaged(LoadImaged):
     """Dictionary version of :class:`MedsegLoadImage` (no fallback to MONAI's readers).
 
+    A data dict may pick the series of a multi-series DICOM folder itself: when it holds a
+    ``series_uid_key`` entry (default ``"series_uid"``) that series is read, and a
+    ``name_key`` entry (default ``"name"``) replaces the folder name in the image's
+    ``filename_or_obj``, so ``SaveImaged`` writes each series of one folder to its own file
+    (:func:`medseg.monai.bundle.list_inputs` makes such dicts).
+
     Args:
         keys: keys holding paths.
         reader, series_uid, image_only, dtype, ensure_channel_first: see :class:`MedsegLoadImage`.
         allow_missing_keys: don't raise if a key is missing.
+        series_uid_key, name_key: per-item series choice and output name (see above).
         **kwargs: other ``LoadImaged`` arguments (``meta_keys``, ``overwriting``, ...).
     """
 
@@ -245,17 +245,44 @@ class MedsegLoadImaged(LoadImaged):
         dtype: Any = np.float32,
         ensure_channel_first: bool = False,
         allow_missing_keys: bool = False,
+        series_uid_key: str | None = "series_uid",
+        name_key: str | None = "name",
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            keys,
-            image_only=image_only,
-            dtype=dtype,
-            ensure_channel_first=ensure_channel_first,
-            allow_missing_keys=allow_missing_keys,
-            **kwargs,
-        )
+        with _without_nvimgcodec_notice():
+            super().__init__(
+                keys,
+                image_only=image_only,
+                dtype=dtype,
+                ensure_channel_first=ensure_channel_first,
+                allow_missing_keys=allow_missing_keys,
+                **kwargs,
+            )
         self._loader = MedsegLoadImage(reader, series_uid, image_only, dtype, ensure_channel_first)
+        self._args = (image_only, dtype, ensure_channel_first)
+        self.series_uid_key, self.name_key = series_uid_key, name_key
+
+    def __call__(self, data, reader=None):  # type: ignore[override]
+        uid = data.get(self.series_uid_key) if self.series_uid_key else None
+        if not uid:
+            return super().__call__(data, reader)
+        default = self._loader
+        self._loader = MedsegLoadImage(MedsegReader(series_uid=uid), None, *self._args)
+        try:
+            out = super().__call__(data, reader)
+        finally:
+            self._loader = default
+        name = data.get(self.name_key) if self.name_key else None
+        if name:
+            for key in self.key_iterator(out):
+                img = out[key]
+                meta = getattr(img, "meta", None)
+                if isinstance(meta, dict) and meta.get("filename_or_obj"):
+                    src = os.fspath(meta["filename_or_obj"])
+                    meta["filename_or_obj"] = os.path.join(
+                        os.path.dirname(src.rstrip(os.sep)), name
+                    )
+        return out
 
 
 _NAMES = {

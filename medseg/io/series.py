@@ -13,15 +13,35 @@ from pathlib import Path
 
 from .dicom import (
     PathLike,
-    _is_image_header,
-    _multi_frame,
-    _n_frames,
-    _pixels,
-    _single_frame_series,
+    decode_pixels,
+    is_image_header,
+    n_frames,
     read_dataset,
+    read_multi_frame,
+    read_single_frame_series,
 )
 from .errors import MedsegIOError
-from .volume import Volume
+from .limits import check_declared_size
+from .volume import Volume, check_spacing
+
+
+def read_headers(paths: Sequence[PathLike]) -> tuple[list[tuple[str, object]], int]:
+    """``([(path, header), ...], skipped)``: the DICOM image files among ``paths`` (headers
+    only, no pixel data) and how many other files were skipped (READMEs, thumbnails,
+    damaged files, non-image objects such as SEG or SR)."""
+    found = []
+    skipped = 0
+    for p in paths:
+        try:
+            ds = read_dataset(p, stop_before_pixels=True)
+        except MedsegIOError:
+            skipped += 1
+            continue
+        if is_image_header(ds):
+            found.append((os.fspath(p), ds))
+        else:
+            skipped += 1
+    return found, skipped
 
 
 def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
@@ -29,34 +49,34 @@ def _scan_folder(directory: PathLike) -> list[tuple[str, object]]:
     root = Path(directory)
     if not root.is_dir():
         raise MedsegIOError(directory, "not a folder")
-    found = []
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        try:
-            ds = read_dataset(p, stop_before_pixels=True)
-        except MedsegIOError:
-            continue  # READMEs, thumbnails, damaged files: a folder may hold anything
-        if _is_image_header(ds):
-            found.append((str(p), ds))
+    found, _ = read_headers(sorted(q for q in root.rglob("*") if q.is_file()))
     if not found:
         raise MedsegIOError(directory, "no DICOM image files found in this folder")
     return found
 
 
-def _group(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+def group_by_series(found: list[tuple[str, object]]) -> dict[str, list[tuple[str, object]]]:
+    """``{SeriesInstanceUID: [(path, header), ...]}`` in the order the files came."""
     groups: dict[str, list[tuple[str, object]]] = {}
     for path, ds in found:
         groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
     return groups
 
 
-def _describe(uid: str, items: list[tuple[str, object]]) -> dict:
+def describe_series(uid: str, items: list[tuple[str, object]]) -> dict:
+    """PHI-free facts about one series (see :func:`list_series`)."""
     ds = items[0][1]
+    try:
+        number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") else None
+    except (TypeError, ValueError):
+        number = None
     return {
         "uid": uid,
+        "number": number,
         "description": str(ds.get("SeriesDescription", "")),
         "modality": str(ds.get("Modality", "")),
         "n_files": len(items),
-        "n_frames": sum(_n_frames(d) for _, d in items),
+        "n_frames": sum(n_frames(d) for _, d in items),
         "rows": int(ds.Rows),
         "columns": int(ds.Columns),
     }
@@ -67,17 +87,18 @@ def list_series(directory: PathLike) -> list[dict]:
 
     Returns:
         One dict per series: ``uid`` (SeriesInstanceUID, to pass as ``series_uid``),
-        ``description``, ``modality``, ``n_files``, ``n_frames``, ``rows``, ``columns``.
+        ``number`` (SeriesNumber or None), ``description``, ``modality``, ``n_files``,
+        ``n_frames``, ``rows``, ``columns``.
         No patient, study, date or institution fields.
     """
-    groups = _group(_scan_folder(directory))
-    out = [_describe(uid, items) for uid, items in groups.items()]
+    groups = group_by_series(_scan_folder(directory))
+    out = [describe_series(uid, items) for uid, items in groups.items()]
     return sorted(out, key=lambda d: (-d["n_frames"], d["uid"]))
 
 
 def _choose(groups: dict, series_uid: str | None, where: PathLike):
     if series_uid == "largest":
-        return max(groups.values(), key=lambda items: sum(_n_frames(d) for _, d in items))
+        return max(groups.values(), key=lambda items: sum(n_frames(d) for _, d in items))
     if series_uid is not None:
         if series_uid not in groups:
             raise MedsegIOError(
@@ -96,7 +117,7 @@ def _choose(groups: dict, series_uid: str | None, where: PathLike):
 def _listing(groups: dict) -> str:
     parts = []
     for uid, items in groups.items():
-        d = _describe(uid, items)
+        d = describe_series(uid, items)
         parts.append(f"{uid} ({d['modality']}, {d['n_files']} files, {d['description']!r})")
     return "; ".join(parts)
 
@@ -108,6 +129,7 @@ def load_dicom(
     series_uid: str | None = None,
     require_geometry: bool = True,
     min_slices: int = 1,
+    max_bytes: int | None = None,
     _stacklevel: int = 2,
 ) -> Volume:
     """Read a DICOM file, folder or list of files as one :class:`Volume`.
@@ -123,6 +145,9 @@ def load_dicom(
             grid (identity orientation), flagged in ``meta["geometry"]``.
         min_slices: raise unless the volume has at least this many slices (use 2 where a
             true 3-D volume is needed).
+        max_bytes: largest volume accepted (bytes of the float32 array), checked from the
+            headers before any pixel is decoded (default
+            :func:`medseg.io.limits.max_volume_bytes`).
 
     Returns:
         :class:`Volume` with ``array`` ``(columns, rows, slices)`` float32 after the modality
@@ -133,11 +158,11 @@ def load_dicom(
     if isinstance(path_or_paths, (str, os.PathLike)):
         where = os.fspath(path_or_paths)
         if os.path.isdir(where):
-            items = _choose(_group(_scan_folder(where)), series_uid, where)
+            items = _choose(group_by_series(_scan_folder(where)), series_uid, where)
         else:
             ds = read_dataset(where, stop_before_pixels=True)
-            if not _is_image_header(ds):
-                _pixels(read_dataset(where), where)  # raises "no pixel data ..."
+            if not is_image_header(ds):
+                decode_pixels(read_dataset(where), where)  # raises "no pixel data ..."
                 if ds.get("Modality") == "SEG":
                     raise MedsegIOError(
                         where,
@@ -154,20 +179,27 @@ def load_dicom(
         found = []
         for p in paths:
             ds = read_dataset(p, stop_before_pixels=True)
-            if not _is_image_header(ds):
+            if not is_image_header(ds):
                 raise MedsegIOError(p, f"no pixel data (modality {ds.get('Modality', '?')})")
             found.append((p, ds))
-        items = _choose(_group(found), series_uid, where)
-    multi = [p for p, h in items if _n_frames(h) > 1]
+        items = _choose(group_by_series(found), series_uid, where)
+    rows, cols = int(items[0][1].get("Rows") or 0), int(items[0][1].get("Columns") or 0)
+    too_big = check_declared_size(
+        (cols, rows, sum(n_frames(h) for _, h in items)), max_bytes, "the DICOM headers"
+    )
+    if too_big:
+        raise MedsegIOError(where, too_big)
+    multi = [p for p, h in items if n_frames(h) > 1]
     if multi and len(items) > 1:
         raise MedsegIOError(
             multi[0], "a multi-frame file mixed with other files of its series: pass it alone"
         )
     vol = (
-        _multi_frame(items[0][0], require_geometry)
+        read_multi_frame(items[0][0], require_geometry)
         if multi
-        else _single_frame_series(items, where, require_geometry)
+        else read_single_frame_series(items, where, require_geometry)
     )
+    check_spacing(vol.spacing, where)
     n = vol.array.shape[-1]
     if n < min_slices:
         raise MedsegIOError(

@@ -135,3 +135,52 @@ def from_canonical(array: np.ndarray, original: Volume) -> np.ndarray:
     for i, (j, flip) in enumerate(ornt):
         inverse[int(j)] = (i, flip)
     return np.ascontiguousarray(no.apply_orientation(a, inverse))
+
+
+#: physical voxel sizes medseg accepts (mm): from micro-CT (µm) to the thickest slabs.
+MIN_SPACING_MM = 1e-3
+MAX_SPACING_MM = 1e3
+
+
+def check_spacing(spacing, where: str | None = None) -> tuple[float, ...]:
+    """Refuse non-physical voxel sizes (zero, negative, NaN, or outside
+    :data:`MIN_SPACING_MM`..:data:`MAX_SPACING_MM`) with an error naming them.
+
+    A NIfTI with a 1e-9 mm x spacing used to run "ok" and return an empty mask: the resample
+    to the model's spacing collapsed it to one pixel.
+    """
+    from .errors import MedsegIOError
+
+    sp = tuple(float(s) for s in spacing)
+    bad = [s for s in sp if not (np.isfinite(s) and MIN_SPACING_MM <= s <= MAX_SPACING_MM)]
+    if bad:
+        shown = ", ".join(f"{s:.4g}" for s in sp)
+        raise MedsegIOError(
+            where,
+            f"voxel spacing ({shown}) mm is not physical: each must lie in "
+            f"{MIN_SPACING_MM:g}..{MAX_SPACING_MM:g} mm; fix the header (pixdim / PixelSpacing)",
+        )
+    return sp
+
+
+def fill_nonfinite(array: np.ndarray, where: str | None = None) -> tuple[np.ndarray, int]:
+    """Replace NaN/Inf voxels by the smallest finite value (processing pipelines write NaN
+    backgrounds); returns ``(array, how many)``. Refuses a volume with no finite voxel.
+
+    The array is changed in place when it is writable float data.
+    """
+    from .errors import MedsegIOError
+
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.floating):
+        return a, 0
+    bad = ~np.isfinite(a)
+    n = int(bad.sum())
+    if not n:
+        return a, 0
+    if n == a.size:
+        raise MedsegIOError(where, "every voxel is NaN or Inf: there is no image to segment")
+    if not a.flags.writeable:
+        a = a.copy()
+    a[bad] = a[~bad].min()
+    return a, n

@@ -39,9 +39,10 @@ def soft_region_sums(
     return tp, probs.sum(dims), onehot.sum(dims)
 
 
-class _SoftRegionLoss(nn.Module):
+class SoftRegionLoss(nn.Module):
     """What the soft region losses (Dice, Tversky) share: the options, the valid-pixel soft
-    counts and the reduction over classes. Not public: use the subclasses."""
+    counts and the reduction over classes. A base for :class:`DiceLoss` and
+    :class:`~medseg.losses.TverskyLoss`; use those."""
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class _SoftRegionLoss(nn.Module):
         )
 
 
-class DiceLoss(_SoftRegionLoss):
+class DiceLoss(SoftRegionLoss):
     """Soft Dice loss ``1 - (2 sum(p g) + s) / (sum(p) + sum(g) + s)``, averaged over classes.
 
     Sums run over all valid pixels of the batch (batch Dice, as segmentation_models_pytorch and

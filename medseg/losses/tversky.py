@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import torch
 
 from ._common import float32_region
-from .dice import _SoftRegionLoss
+from .dice import SoftRegionLoss
 
 __all__ = ["TverskyLoss"]
 
 
-class TverskyLoss(_SoftRegionLoss):
+class TverskyLoss(SoftRegionLoss):
     """``(1 - TI_c) ** gamma`` averaged over classes, ``TI = (TP + s) / (TP + a FP + b FN + s)``.
 
     ``TP = sum(p g)``, ``FP = sum(p (1 - g))``, ``FN = sum((1 - p) g)`` over the valid pixels

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models.outputs import logits_to_labels
 from .functional import SegmentationScores, scores_from_confusion
 
 __all__ = ["ConfusionMatrix", "to_label_tensor"]
@@ -49,9 +50,11 @@ def to_label_tensor(pred: Any, target_shape: Sequence[int] | None = None) -> tor
 
     Args:
         pred: label map ``[...]`` (integer) or logits / probabilities ``[N, C, ...]`` (float),
-            torch tensor or numpy array. Logits are reduced with ``argmax`` over dim 1 when
-            ``pred`` has one more dimension than ``target_shape`` (or when no target shape is
-            given and ``pred`` is floating point with ``ndim >= 2``).
+            torch tensor or numpy array. Logits are reduced to labels over dim 1 (see
+            :func:`medseg.models.outputs.logits_to_labels`; a single channel is a binary head's
+            logit, foreground above 0) when ``pred`` has one more dimension than
+            ``target_shape`` (or when no target shape is given and ``pred`` is floating point
+            with ``ndim >= 2``).
         target_shape: shape of the matching ground truth, used to tell logits from labels.
 
     Returns:
@@ -66,7 +69,7 @@ def to_label_tensor(pred: Any, target_shape: Sequence[int] | None = None) -> tor
     if is_logits:
         if p.ndim < 2:
             raise ValueError(f"logits must be [N, C, ...], got shape {tuple(p.shape)}")
-        p = p.argmax(dim=1)
+        p = logits_to_labels(p, dim=1)
     elif p.is_floating_point():
         raise ValueError(
             "pred has the same shape as target but is floating point: pass integer labels, "

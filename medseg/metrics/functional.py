@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` as float64, NaN where ``den`` is 0 (a class absent from both sides)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.full(np.broadcast(num, den).shape, np.nan)
@@ -36,7 +37,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nanmean(x: np.ndarray) -> float:
+def nanmean(x: np.ndarray) -> float:
+    """Mean over the non-NaN entries (NaN when there are none), without numpy's warning."""
     x = np.asarray(x, dtype=np.float64)
     ok = ~np.isnan(x)
     return float(x[ok].mean()) if ok.any() else float("nan")
@@ -60,14 +62,14 @@ def iou_from_confusion(confusion: Any) -> np.ndarray:
     """
     cm = _check(confusion)
     tp = np.diag(cm)
-    return _ratio(tp, cm.sum(0) + cm.sum(1) - tp)
+    return safe_ratio(tp, cm.sum(0) + cm.sum(1) - tp)
 
 
 def dice_from_confusion(confusion: Any) -> np.ndarray:
     """Per-class Dice (F1) ``2 TP / (2 TP + FP + FN)``; NaN where absent from GT and pred."""
     cm = _check(confusion)
     tp = np.diag(cm)
-    return _ratio(2 * tp, cm.sum(0) + cm.sum(1))
+    return safe_ratio(2 * tp, cm.sum(0) + cm.sum(1))
 
 
 @dataclass
@@ -192,10 +194,10 @@ def scores_from_confusion(
     gt = cm.sum(1)
     pr = cm.sum(0)
     total = cm.sum()
-    iou = _ratio(tp, gt + pr - tp)
-    dice = _ratio(2 * tp, gt + pr)
-    acc = _ratio(tp, gt)
-    prec = _ratio(tp, pr)
+    iou = safe_ratio(tp, gt + pr - tp)
+    dice = safe_ratio(2 * tp, gt + pr)
+    acc = safe_ratio(tp, gt)
+    prec = safe_ratio(tp, pr)
     pixel_acc = float(tp.sum() / total) if total > 0 else float("nan")
     if total > 0:
         freq = gt / total
@@ -204,13 +206,13 @@ def scores_from_confusion(
         fw = float("nan")
     return SegmentationScores(
         iou=iou,
-        miou=_nanmean(iou),
+        miou=nanmean(iou),
         pixel_accuracy=pixel_acc,
         accuracy=acc,
-        mean_accuracy=_nanmean(acc),
+        mean_accuracy=nanmean(acc),
         precision=prec,
         dice=dice,
-        mean_dice=_nanmean(dice),
+        mean_dice=nanmean(dice),
         fwiou=fw,
         confusion=cm_int,
         support=gt.astype(np.int64),

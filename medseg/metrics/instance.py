@@ -28,7 +28,7 @@ from ..labels import (
     label_ids_to_train_ids,
 )
 from .confusion import ConfusionMatrix, to_label_tensor
-from .functional import _nanmean, _ratio
+from .functional import nanmean, safe_ratio
 
 __all__ = ["InstanceIoU", "InstanceIoUScores", "CITYSCAPES_AVG_INSTANCE_SIZE"]
 
@@ -176,10 +176,12 @@ class InstanceIoU:
         fp = cm.sum(0) - np.diag(cm)
         iiou = np.full(self.num_classes, np.nan)
         for c in self.instance_classes:
-            iiou[c] = _ratio(self.tp_weighted[c], self.tp_weighted[c] + fp[c] + self.fn_weighted[c])
+            iiou[c] = safe_ratio(
+                self.tp_weighted[c], self.tp_weighted[c] + fp[c] + self.fn_weighted[c]
+            )
         return InstanceIoUScores(
             iiou=iiou,
-            mean_iiou=_nanmean(iiou[list(self.instance_classes)]),
+            mean_iiou=nanmean(iiou[list(self.instance_classes)]),
             tp_weighted=self.tp_weighted.copy(),
             fn_weighted=self.fn_weighted.copy(),
             fp=fp,

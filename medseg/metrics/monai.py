@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from monai.metrics import CumulativeIterationMetric
 
+from ..models.outputs import logits_to_labels
 from .confusion import ConfusionMatrix
 from .functional import SegmentationScores, scores_from_confusion
 
@@ -29,6 +30,8 @@ __all__ = ["DatasetConfusionMetric"]
 
 _SCALARS = ("miou", "pixel_accuracy", "mean_accuracy", "mean_dice", "fwiou")
 _PER_CLASS = ("iou", "dice", "accuracy", "precision")
+#: scalar means that can leave the background out: the per-class metric each averages
+_PER_OF = {"miou": "iou", "mean_accuracy": "accuracy", "mean_dice": "dice"}
 
 
 class DatasetConfusionMetric(CumulativeIterationMetric):
@@ -62,6 +65,12 @@ class DatasetConfusionMetric(CumulativeIterationMetric):
             raise ValueError(
                 f"metric_name must be one of {_SCALARS + _PER_CLASS}, got {metric_name!r}"
             )
+        if not include_background and metric_name in _SCALARS and metric_name not in _PER_OF:
+            # checked here, not after a whole evaluation in aggregate()
+            raise ValueError(
+                f"include_background=False is not defined for {metric_name!r}; it applies to "
+                f"{', '.join(sorted(_PER_OF))} and the per-class metrics"
+            )
         self.num_classes = int(num_classes)
         self.metric_name = metric_name
         self.include_background = include_background
@@ -70,7 +79,7 @@ class DatasetConfusionMetric(CumulativeIterationMetric):
     def _labels(self, y: torch.Tensor, is_pred: bool) -> torch.Tensor:
         C = self.num_classes
         if y.ndim >= 3 and y.shape[1] == C and C > 1:
-            return y.argmax(dim=1)  # logits / probabilities / one-hot
+            return logits_to_labels(y, dim=1)  # logits / probabilities / one-hot
         if y.ndim >= 3 and y.shape[1] == 1:
             y = y[:, 0]
             if is_pred and C == 1:
@@ -107,11 +116,7 @@ class DatasetConfusionMetric(CumulativeIterationMetric):
         if self.metric_name in _SCALARS:
             if self.include_background:
                 return torch.tensor(float(getattr(s, self.metric_name)), dtype=torch.float64)
-            per = {"miou": "iou", "mean_accuracy": "accuracy", "mean_dice": "dice"}.get(
-                self.metric_name
-            )
-            if per is None:
-                raise ValueError(f"include_background=False is not defined for {self.metric_name}")
+            per = _PER_OF[self.metric_name]
             vals = torch.from_numpy(getattr(s, per)[1:])
             return (
                 vals[~vals.isnan()].mean() if (~vals.isnan()).any() else torch.tensor(float("nan"))

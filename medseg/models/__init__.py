@@ -7,14 +7,8 @@ real-time street model) and ``unet_medical`` (grayscale U-Net).
 from __future__ import annotations
 
 from .base import SegmentationModel
-from .registry import (
-    ModelCfg,
-    create_model,
-    get_model_cfg,
-    list_models,
-    load_checkpoint,
-    register_model,
-)
+from .registry import ModelCfg, load_checkpoint, register_model
+from .zoo import create_model, get_model_cfg, list_models
 
 __all__ = [
     "ModelCfg",

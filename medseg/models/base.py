@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .outputs import logits_to_labels
+
 
 class SegmentationModel(nn.Module):
     """Base for all medseg networks.
@@ -46,6 +48,4 @@ class SegmentationModel(nn.Module):
             logits = self(x)
         finally:
             self.train(was_training)
-        if logits.shape[1] == 1:
-            return (logits[:, 0] > 0).long()
-        return logits.argmax(1)
+        return logits_to_labels(logits)

@@ -1,15 +1,17 @@
-"""Model registry: ``create_model`` / ``list_models`` over decorated builder functions.
+"""The registry's mechanism: :class:`ModelCfg`, the ``register_model`` decorator, safe loading.
 
-Each registered builder returns an ``nn.Module`` that carries ``model.cfg`` (a
-:class:`ModelCfg`); the facts about a model (classes, palette, normalisation, divisor,
-weights file and its checksum, licence) live only there.
+Architecture modules (``unet.py``, ``fcn.py``, ...) import this module to register their
+builders; :mod:`medseg.models.zoo` looks models up (``create_model``, ``list_models``) and
+loads the built-in architectures on first use. Each registered builder returns an
+``nn.Module`` that carries ``model.cfg`` (a :class:`ModelCfg`); the facts about a model
+(classes, palette, normalisation, divisor, weights file and its checksum, licence) live only
+there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,14 +106,19 @@ class ModelCfg:
 
 
 @dataclass
-class _Entry:
+class Entry:
     builder: Callable[..., nn.Module]
     cfg: ModelCfg
     description: str = ""
     fixed_in_channels: tuple[int, ...] | None = field(default=None)
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: dict[str, Entry] = {}
+
+
+def registered() -> dict[str, Entry]:
+    """The registered entries by name (a copy; the zoo loads the built-ins before asking)."""
+    return dict(_REGISTRY)
 
 
 def register_model(
@@ -128,34 +135,10 @@ def register_model(
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if cfg.name in _REGISTRY:
             raise ValueError(f"model {cfg.name!r} registered twice")
-        _REGISTRY[cfg.name] = _Entry(fn, cfg, description, in_channels)
+        _REGISTRY[cfg.name] = Entry(fn, cfg, description, in_channels)
         return fn
 
     return deco
-
-
-def list_models(task: str | None = None) -> list[str]:
-    """Registered model names, sorted; optionally only those of one ``task``."""
-    _ensure_builtin()
-    return sorted(n for n, e in _REGISTRY.items() if task is None or e.cfg.task == task)
-
-
-def get_model_cfg(name: str) -> ModelCfg:
-    """The default :class:`ModelCfg` of a registered model (no model is built)."""
-    return _entry(name).cfg
-
-
-def model_description(name: str) -> str:
-    return _entry(name).description
-
-
-def _entry(name: str) -> _Entry:
-    _ensure_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -164,82 +147,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def create_model(
-    name: str,
-    *,
-    num_classes: int | None = None,
-    in_channels: int | None = None,
-    pretrained: bool = False,
-    weights: str | Path | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a registered model.
-
-    Args:
-        name: registry name (see :func:`list_models`).
-        num_classes: output channels; defaults to the model's ``cfg.num_classes``.
-        in_channels: input channels; defaults to ``cfg.in_channels``.
-        pretrained: load the weights shipped inside the package (no download).
-        weights: path to a user checkpoint (a state dict, or a dict with ``"model"`` /
-            ``"state_dict"``), loaded with ``torch.load(weights_only=True)``. torchvision
-            state dicts load where the architecture matches.
-        **kwargs: architecture options (e.g. ``output_stride=8`` for DeepLabV3).
-
-    Returns:
-        ``nn.Module`` with ``forward(x [N, C_in, H, W]) -> logits [N, num_classes, H, W]`` and a
-        ``cfg`` attribute.
-
-    Example:
-        >>> m = create_model("unet", num_classes=3, base_channels=8)
-        >>> m(torch.zeros(1, 3, 37, 50)).shape
-        torch.Size([1, 3, 37, 50])
-    """
-    entry = _entry(name)
-    cfg = entry.cfg
-    if pretrained and weights is not None:
-        raise ValueError("pass either pretrained=True or weights=PATH, not both")
-    nc = cfg.num_classes if num_classes is None else int(num_classes)
-    ic = cfg.in_channels if in_channels is None else int(in_channels)
-    if nc < 1:
-        raise ValueError(f"num_classes must be >= 1, got {nc}")
-    if entry.fixed_in_channels is not None and ic not in entry.fixed_in_channels:
-        raise ValueError(
-            f"model {name!r} accepts in_channels in {entry.fixed_in_channels}, got {ic}"
-        )
-    if ic < 1:
-        raise ValueError(f"in_channels must be >= 1, got {ic}")
-    if pretrained:
-        if not cfg.weights:
-            raise ValueError(
-                f"model {name!r} has no shipped weights; models with weights: "
-                + ", ".join(n for n in list_models() if get_model_cfg(n).weights)
-            )
-        if nc != cfg.num_classes or ic != cfg.in_channels:
-            raise ValueError(
-                f"shipped weights of {name!r} need num_classes={cfg.num_classes}, "
-                f"in_channels={cfg.in_channels}"
-            )
-    model = entry.builder(num_classes=nc, in_channels=ic, **kwargs)
-    changes: dict[str, Any] = {"num_classes": nc, "in_channels": ic}
-    if nc != cfg.num_classes:
-        changes["class_names"] = tuple(f"class_{i}" for i in range(nc))
-        changes["palette"] = _default_palette(nc)
-    if ic != cfg.in_channels and cfg.normalization == "imagenet":
-        changes["mean"] = (cfg.mean * ic)[:ic] if ic > len(cfg.mean) else cfg.mean[:ic]
-        changes["std"] = (cfg.std * ic)[:ic] if ic > len(cfg.std) else cfg.std[:ic]
-    model.cfg = cfg.replace(**changes)
-    if pretrained:
-        path = WEIGHTS_DIR / cfg.weights
-        if not path.is_file():
-            raise FileNotFoundError(f"shipped weights for {name!r} are missing: {path}")
-        if cfg.weights_sha256 and sha256_file(path) != cfg.weights_sha256:
-            raise RuntimeError(f"checksum mismatch for {path}; the file is corrupt or was replaced")
-        load_checkpoint(model, path)
-    elif weights is not None:
-        load_checkpoint(model, weights)
-    return model
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, *, strict: bool = True) -> nn.Module:
@@ -256,9 +163,13 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, strict: bool = True) 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors, truncated files, non-checkpoints
+        # torch's own message advises weights_only=False, i.e. running the file's code: never
+        # pass that on. Say what the file is not and what is accepted.
         raise ValueError(
-            f"cannot load checkpoint {path.name}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-            " (only plain state dicts are accepted; pickled code is refused)"
+            f"{path.name} is not a usable weights file ({type(e).__name__}); expected a PyTorch "
+            "state dict of tensors (torch.save(model.state_dict(), PATH); files holding pickled "
+            "code are refused), an .onnx file from `medseg export --format onnx`, or an "
+            "OpenVINO .xml from `medseg export --format openvino`"
         ) from None
     state = obj
     if isinstance(obj, dict):
@@ -286,7 +197,8 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, strict: bool = True) 
     return model
 
 
-def _default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """``n`` deterministic, well-separated RGB colours (for models with custom classes)."""
     # Deterministic, well-separated colours (the VOC bit-interleaving scheme).
     out = []
     for i in range(n):
@@ -299,22 +211,3 @@ def _default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
             c >>= 3
         out.append((r, g, b))
     return tuple(out)
-
-
-_BUILTIN_LOADED = False
-_BUILTIN_LOCK = threading.RLock()
-
-
-def _ensure_builtin() -> None:
-    # Explicit imports (not star-imports) of the modules that register the built-in models.
-    # The flag is set only after the imports finished, under a lock, so a second thread (the
-    # app warms models up in the background) never sees a half-filled registry.
-    global _BUILTIN_LOADED
-    if _BUILTIN_LOADED:
-        return
-    with _BUILTIN_LOCK:
-        if _BUILTIN_LOADED:
-            return
-        from . import deeplabv3, fcn, light, unet  # noqa: F401
-
-        _BUILTIN_LOADED = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medseg.io.monai_readers import _is_dicom_file, _is_nifti
+from medseg.io.kinds import is_dicom_file, is_nifti_name
 
 __all__ = [
     "as_bool",
@@ -21,46 +21,73 @@ __all__ = [
 ]
 
 
-def list_inputs(dataset_dir: str | os.PathLike, key: str = "image") -> list[dict[str, str]]:
-    """The scans in a folder, as MONAI data dicts ``{key: path}``, sorted by path.
+def list_inputs(
+    dataset_dir: str | os.PathLike, key: str = "image", series_uid: str | None = None
+) -> list[dict[str, str]]:
+    """The scans in a folder, as MONAI data dicts, sorted by path.
 
-    Every NIfTI file (``.nii``, ``.nii.gz``) is one input; every folder that directly holds
-    DICOM files (with a ``.dcm`` suffix or the ``DICM`` magic) is one input (a series; a
-    folder with several series needs ``MedsegReader(series_uid=...)``). Folders are searched
-    recursively; a DICOM folder's own subfolders are searched too.
+    Found by medseg's input layer (:func:`medseg.io.inputs.discover_cases`), as
+    ``medseg predict`` finds them: every NIfTI file is one input ``{key: path}``; every DICOM
+    series is one input — ``{key: folder}`` when the folder holds one series, and
+    ``{key: folder, "series_uid": uid, "name": "<folder>_S<number>"}`` for each series of a
+    folder holding several (:class:`~medseg.io.monai_readers.MedsegLoadImaged` reads the
+    ``series_uid`` of each item, and ``name`` keeps their outputs apart). Files that cannot
+    be read are left out with a warning, so one bad folder does not stop the batch; 2-D images
+    are not bundle inputs.
 
     Args:
         dataset_dir: the folder to search (``--dataset_dir`` of the bundle), or one NIfTI file.
         key: the dict key for the path.
+        series_uid: the bundle's ``series_uid`` setting: when given (``"largest"`` or a UID),
+            a multi-series folder is one input and the loader picks that series.
 
     Raises:
         FileNotFoundError: when the folder does not exist or holds no NIfTI / DICOM input.
     """
+    import warnings
+
+    from medseg.io.inputs import discover_cases
+
     root = Path(dataset_dir).expanduser()
-    if root.is_file() and _is_nifti(root.name):
+    if root.is_file() and is_nifti_name(root.name):
         return [{key: str(root)}]
     if not root.is_dir():
         raise FileNotFoundError(
             f"dataset_dir {str(root)!r} is not a folder; pass --dataset_dir <folder holding "
             ".nii/.nii.gz files and/or DICOM series folders>"
         )
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        names = sorted(filenames)
-        found += [os.path.join(dirpath, f) for f in names if _is_nifti(f)]
-        if _holds_dicom(dirpath, names):
-            found.append(dirpath)
-    if not found:
+    cases, _ = discover_cases([root])
+    items: list[dict[str, str]] = []
+    by_folder: dict[str, list] = {}
+    for c in cases:
+        if c.kind == "nifti":
+            items.append({key: c.source})
+        elif c.kind == "dicom":
+            folder = os.path.commonpath([os.path.dirname(f) for f in c.files])
+            by_folder.setdefault(folder, []).append(c)
+        elif c.kind == "invalid" and Path(c.source) != root:
+            warnings.warn(f"skipped {Path(c.source).name}: {c.problem}", stacklevel=2)
+    for folder, series in by_folder.items():
+        if len(series) == 1 or series_uid:
+            items.append({key: folder})
+            continue
+        numbers = [s.info.get("number") for s in series]
+        unique = None not in numbers and len(set(numbers)) == len(numbers)
+        for s in series:
+            tag = f"S{s.info['number']}" if unique else s.case_id.rsplit("_", 1)[-1]
+            items.append(
+                {key: folder, "series_uid": s.series_uid, "name": f"{Path(folder).name}_{tag}"}
+            )
+    if not items:
         raise FileNotFoundError(
             f"no NIfTI files (.nii, .nii.gz) or DICOM series folders under {str(root)!r}"
         )
-    return [{key: p} for p in sorted(found)]
+    return sorted(items, key=lambda d: (d[key], d.get("name", "")))
 
 
 def _holds_dicom(dirpath: str | os.PathLike, names: list[str] | None = None) -> bool:
     names = sorted(os.listdir(dirpath)) if names is None else names
-    return any(_is_dicom_file(os.path.join(dirpath, f)) for f in names if f != "DICOMDIR")
+    return any(is_dicom_file(os.path.join(dirpath, f)) for f in names if f != "DICOMDIR")
 
 
 def data_root(dataset_dir: str | os.PathLike) -> str:

@@ -2,8 +2,8 @@
 
 The brain-extraction U-Net (``unet_medical``) was trained on axial slices resampled in-plane
 with ``torch.nn.functional.interpolate(..., mode="bilinear", align_corners=False)`` to
-``round(n * spacing / cfg.spacing)`` pixels (see ``scripts/train_brain.py`` and
-``medseg.engine.predictor``). MONAI's ``Spacing`` resamples on a different grid (it keeps
+``round(n * spacing / cfg.spacing)`` pixels (:mod:`medseg.transforms.spacing`, the rule
+training and ``medseg.engine.volume`` share). MONAI's ``Spacing`` resamples on a different grid (it keeps
 the first voxel's centre fixed rather than the field-of-view edges) and rounds sizes its own
 way, so it does not reproduce that contract; :class:`InPlaneResample` does, by computing the
 target size per image and delegating the resampling itself to MONAI's ``Resize`` (which uses
@@ -21,25 +21,13 @@ from monai.data import MetaTensor
 from monai.data.utils import affine_to_spacing
 from monai.transforms import InvertibleTransform, MapTransform, Resize
 
+from ..transforms.spacing import inplane_size
+
 __all__ = [
     "InPlaneResample",
     "InPlaneResampled",
     "inplane_size",
 ]
-
-
-def inplane_size(
-    shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]
-) -> tuple[int, int]:
-    """In-plane size after resampling ``shape[:2]`` from ``spacing[:2]`` to ``target`` mm.
-
-    ``round(n * spacing / target)`` per axis (at least 1), the rule the medical models were
-    trained with.
-    """
-    return tuple(
-        max(1, round(int(n) * float(s) / float(t)))
-        for n, s, t in zip(shape[:2], spacing[:2], target[:2])
-    )  # type: ignore[return-value]
 
 
 class InPlaneResample(Resize):

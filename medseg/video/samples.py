@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+from ..data.samples import OPENCV_DATA
+
 STREET_PHOTOS = ("leuvenA.jpg", "leuvenB.jpg")
 
 

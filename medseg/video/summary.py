@@ -18,10 +18,12 @@ class VideoSummary:
         input, output: source and written video (``output`` is ``None`` when none was written).
         codec: ``vp8`` / ``vp9`` / ``mjpg`` (``None`` without output).
         frames: frames segmented and written.
-        frame_size: ``(width, height)`` of the input frames.
-        output_size: ``(width, height)`` stored in the output (odd sizes are padded by one
+        frame_hw: ``(height, width)`` of the input frames.
+        output_hw: ``(height, width)`` stored in the output (odd sizes are padded by one
             pixel for VP8/VP9; side-by-side doubles the width).
-        inference_size: ``(height, width)`` the model saw.
+        inference_hw: ``(height, width)`` the model saw.
+
+    Every size is height × width, as the ``--size`` option takes it; the keys say so.
         source_fps, output_fps: frame rates of the input and the output (``/ stride``).
         elapsed_s: wall time from the first decoded frame to the last written one.
         mean_fps: ``frames / elapsed_s`` (the whole pipeline, end to end).
@@ -37,9 +39,9 @@ class VideoSummary:
     output: str | None
     codec: str | None
     frames: int
-    frame_size: tuple[int, int]
-    output_size: tuple[int, int] | None
-    inference_size: tuple[int, int]
+    frame_hw: tuple[int, int]
+    output_hw: tuple[int, int] | None
+    inference_hw: tuple[int, int]
     source_fps: float
     output_fps: float
     stride: int
@@ -83,9 +85,9 @@ class VideoSummary:
             output=os.fspath(output) if output is not None else None,
             codec=codec,
             frames=n,
-            frame_size=(info.width, info.height),
-            output_size=tuple(out_size) if out_size else None,
-            inference_size=tuple(size_hw),
+            frame_hw=(info.height, info.width),
+            output_hw=(int(out_size[1]), int(out_size[0])) if out_size else None,
+            inference_hw=tuple(int(v) for v in size_hw),
             source_fps=round(info.fps, 3),
             output_fps=round(out_fps, 3),
             stride=stride,
@@ -105,13 +107,30 @@ class VideoSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # Deprecated (width, height) names of the sizes; the *_hw fields replace them.
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        _deprecated("frame_size", "frame_hw")
+        return self.frame_hw[::-1]
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        _deprecated("output_size", "output_hw")
+        return None if self.output_hw is None else self.output_hw[::-1]
+
+    @property
+    def inference_size(self) -> tuple[int, int]:
+        _deprecated("inference_size", "inference_hw (same order, height x width)")
+        return self.inference_hw
+
     def format(self) -> str:
-        """A few human-readable lines for the console."""
-        w, h = self.frame_size
-        ih, iw = self.inference_size
+        """A few human-readable lines for the console (sizes height × width)."""
+        h, w = self.frame_hw
+        ih, iw = self.inference_hw
         lines = [
             f"frames      {self.frames}{'  (interrupted: partial output)' if self.interrupted else ''}",
-            f"video       {w}x{h} @ {self.source_fps:g} fps, inference at {iw}x{ih} ({self.backend})",
+            f"video       {h}x{w} (HxW) @ {self.source_fps:g} fps, inference at {ih}x{iw} "
+            f"({self.backend})",
             f"speed       {self.mean_fps:.1f} frames/s end to end; latency p50 "
             f"{self.latency_ms_p50:.0f} ms, p90 {self.latency_ms_p90:.0f} ms",
         ]
@@ -120,15 +139,25 @@ class VideoSummary:
             fl += f" (without smoothing {self.flicker_raw:.4f}, EMA alpha {self.smooth:g})"
         lines.append(fl)
         if self.output:
-            ow, oh = self.output_size or (0, 0)
+            oh, ow = self.output_hw or (0, 0)
             lines.append(
-                f"output      {self.output} ({self.codec}, {ow}x{oh} @ {self.output_fps:g} fps)"
+                f"output      {self.output} ({self.codec}, {oh}x{ow} @ {self.output_fps:g} fps)"
             )
         if self.masks_dir:
             lines.append(f"masks       {self.masks_dir}")
         if self.json_path:
             lines.append(f"class JSON  {self.json_path}")
         return "\n".join(lines)
+
+
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(
+        f"VideoSummary.{old} (width, height) is deprecated; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class VideoInterrupted(KeyboardInterrupt):

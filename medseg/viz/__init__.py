@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .overlay import colorize, legend, overlay
+from .overlay import colorize, legend, overlay, with_legend
 from .palettes import (
     CITYSCAPES_CLASSES,
     CITYSCAPES_PALETTE,
@@ -20,4 +20,5 @@ __all__ = [
     "legend",
     "overlay",
     "palette_array",
+    "with_legend",
 ]

@@ -113,3 +113,34 @@ def legend(
         )
         d.text((swatch + 10, y + 3), f"{c:>2} {class_names[c]}", fill=(0, 0, 0))
     return np.asarray(im)
+
+
+def with_legend(
+    image: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    palette: Sequence[Sequence[int]],
+    *,
+    skip_classes: Sequence[int] = (255,),
+) -> np.ndarray:
+    """``image [H, W, 3]`` with a legend of the classes present in ``labels`` on its right.
+
+    The legend lists classes by share of pixels (largest first), without ``skip_classes``
+    (e.g. background); with no class to list the image is returned unchanged.
+    """
+    lab = np.asarray(labels).astype(np.int64).ravel()
+    counts = np.bincount(lab[(lab >= 0) & (lab < len(class_names))], minlength=len(class_names))
+    present = [
+        int(c)
+        for c in np.argsort(-counts, kind="stable")
+        if counts[c] and c not in set(skip_classes)
+    ]
+    img = np.asarray(image)
+    if not present:
+        return img
+    leg = legend(class_names, palette, classes=present)
+    h = max(img.shape[0], leg.shape[0])
+    out = np.full((h, img.shape[1] + leg.shape[1], 3), 255, np.uint8)
+    out[: img.shape[0], : img.shape[1]] = img
+    out[: leg.shape[0], img.shape[1] :] = leg
+    return out

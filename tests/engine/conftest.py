@@ -22,27 +22,3 @@ def small_medical():
 @pytest.fixture
 def rgb_image():
     return np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-
-
-def _dicomdir_tree():
-    from pathlib import Path
-
-    import pydicom.data
-
-    return Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
-
-
-@pytest.fixture
-def ct5n_dir():
-    d = _dicomdir_tree() / "98892001" / "CT5N"
-    if not d.is_dir():
-        pytest.skip(f"pydicom test series missing: {d}")
-    return d
-
-
-@pytest.fixture
-def ct2_dir():
-    d = _dicomdir_tree() / "77654033" / "CT2"
-    if not d.is_dir():
-        pytest.skip(f"pydicom test series missing: {d}")
-    return d

@@ -169,7 +169,7 @@ def test_evaluator_matches_brute_force_iou():
 
 
 def test_amp_auto_picks_bf16_on_cpu_only_with_amx(monkeypatch):
-    from medseg.engine import trainer as tr
+    from medseg.engine import amp as tr
 
     cpu = torch.device("cpu")
     for amx, native, want in [(True, True, "bf16"), (False, True, None), (False, False, None)]:
@@ -181,3 +181,21 @@ def test_amp_auto_picks_bf16_on_cpu_only_with_amx(monkeypatch):
     assert tr.resolve_amp("off", cpu) is None and tr.resolve_amp(False, cpu) is None
     with pytest.raises(ValueError, match="amp must be"):
         tr.resolve_amp("fp8", cpu)
+
+
+def test_training_logs_leave_the_hosts_matplotlib_backend_alone(tmp_path):
+    # regression: the trainer called matplotlib.use("Agg") inside the library
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "from pathlib import Path; from medseg.engine.train_log import write_history; "
+        "write_history([{'epoch': 1, 'train_loss': 1.0, 'val_loss': 0.9, 'val_miou': 0.1}], "
+        f"Path({str(tmp_path)!r})); print(matplotlib.get_backend())"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "svg"
+    assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "history.csv").is_file()

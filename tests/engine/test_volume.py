@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from medseg.data.samples import MRICRON
 from medseg.engine.postprocess import clean_mask
 from medseg.engine.predictor import Predictor
 
@@ -134,14 +135,13 @@ def test_sliding_window_per_slice(small_medical, blob_volume):
 
 @pytest.mark.slow
 def test_shipped_brain_model_on_held_out_volume():
-    from pathlib import Path
 
     from medseg.io import load_volume
     from medseg.models import get_model_cfg
 
     t1, bet = (
-        Path("/usr/share/mricron/templates/ch2.nii.gz"),
-        Path("/usr/share/mricron/templates/ch2bet.nii.gz"),
+        MRICRON / "ch2.nii.gz",
+        MRICRON / "ch2bet.nii.gz",
     )
     if not get_model_cfg("unet_medical").has_pretrained:
         pytest.skip("unet_medical weights not shipped")
@@ -153,3 +153,13 @@ def test_shipped_brain_model_on_held_out_volume():
     dice = 2 * (mask & ref).sum() / (mask.sum() + ref.sum())
     # the model card reports 0.929 on this held-out pair with the same post-processing
     assert dice > 0.9, dice
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_batch_size_must_be_a_positive_integer(bad):
+    # regression: batch_size=0 used to return all-zero probabilities and an empty mask
+    from medseg.engine.predictor import Predictor
+
+    p = Predictor.from_name("unet_medical", pretrained=False, base_channels=4)
+    with pytest.raises(ValueError, match="batch_size"):
+        p.predict_volume(np.zeros((8, 8, 3), np.float32), batch_size=bad)

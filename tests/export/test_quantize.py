@@ -69,7 +69,7 @@ def test_int8_accuracy_on_trained_street_model():
         pytest.skip(
             "lraspp_mobilenet_v3 weights not shipped yet: int8 accuracy needs a trained model"
         )
-    from medseg.export.bench import int8_accuracy
+    from medseg.bench import int8_accuracy
 
     r = int8_accuracy("lraspp_mobilenet_v3", n_eval=8, n_calib=8, reps=1)
     print(

@@ -17,7 +17,7 @@ CT5N = DICOMDIR_TREE / "98892001" / "CT5N"  # 5 evenly spaced axial CT slices
 CT2 = DICOMDIR_TREE / "77654033" / "CT2"  # 4 slices with one large gap
 MR2 = DICOMDIR_TREE / "98892003" / "MR2"  # 3 series mixed in one folder
 MR700 = DICOMDIR_TREE / "98892003" / "MR700"  # one series, a different orientation per slice
-ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
+from medseg.data.samples import ITK_DATA  # noqa: E402
 
 
 def nibabel_data(name: str) -> str:

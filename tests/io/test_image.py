@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from medseg_io_data import itk_file
 
+from medseg.data.samples import OPENCV_DATA
 from medseg.io import MedsegIOError, load_image
 
-LEUVEN = "/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg"
+LEUVEN = str(OPENCV_DATA / "leuvenA.jpg")
 
 
 def test_png_palette_gray_matches_opencv():

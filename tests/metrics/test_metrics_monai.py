@@ -67,3 +67,13 @@ def test_ignite_handler_reports_dataset_miou():
         ref.update(logits, t[:, 0])
     assert ignite is not None
     assert engine.state.metrics["miou"] == pytest.approx(ref.compute().miou)
+
+
+@pytest.mark.parametrize("name", ["pixel_accuracy", "fwiou"])
+def test_invalid_option_combination_is_refused_up_front(name):
+    # regression: reported only by aggregate(), after the whole evaluation had run
+    from medseg.metrics.monai import DatasetConfusionMetric
+
+    with pytest.raises(ValueError, match="include_background=False is not defined"):
+        DatasetConfusionMetric(3, metric_name=name, include_background=False)
+    DatasetConfusionMetric(3, metric_name="miou", include_background=False)  # fine

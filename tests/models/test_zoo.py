@@ -153,8 +153,21 @@ def test_checkpoint_with_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"model": Evil()}, f)
-    with pytest.raises(ValueError, match="cannot load checkpoint"):
+    with pytest.raises(ValueError, match="not a usable weights file") as e:
         create_model("unet_medical", weights=path)
+    # never advise loading with weights_only=False (that would run the file's code)
+    assert "weights_only" not in str(e.value) and "state dict" in str(e.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"\x80\x04garbage"])
+def test_unusable_weights_file_says_what_was_expected(tmp_path, content):
+    path = tmp_path / "model.onnx.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        create_model("unet_medical", weights=path)
+    msg = str(e.value)
+    assert "weights_only" not in msg and "UnpicklingError" not in msg.split("(")[0]
+    assert ".onnx" in msg and "state dict" in msg
 
 
 def test_wrong_architecture_checkpoint_is_a_clear_error(tmp_path):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
+from medseg.data.samples import ITK_DATA  # noqa: E402
+
 T1 = ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"
 T1_BRAIN = ITK_DATA / "KmeansTest_T1RawSkullStrip.nii.gz"
 BUNDLE = Path(__file__).resolve().parents[2] / "configs" / "brain_extraction"

@@ -197,17 +197,27 @@ def test_train_config_fine_tunes_and_writes_a_loadable_checkpoint(tmp_path, t1_p
 
 
 def test_dicom_folder_as_dataset_dir_and_series_choice(tmp_path, mixed_series):
-    from medseg.io import MedsegIOError, load_volume
+    from medseg.io import list_series, load_volume
 
+    # a folder holding several series: each is its own input (as `medseg predict` does),
+    # with its own output, instead of the whole batch stopping
     out = tmp_path / "out"
-    with pytest.raises(RuntimeError) as info:
-        _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out))
-    cause = info.value
-    while cause.__cause__ is not None and not isinstance(cause, MedsegIOError):
-        cause = cause.__cause__
-    assert isinstance(cause, MedsegIOError) and "series_uid" in str(cause)
-    _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out), series_uid="largest")
-    mask = nib.load(out / "two_series_mask.nii.gz")  # inside output_dir, named after the folder
+    _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out))
+    series = list_series(mixed_series)
+    written = sorted(p.name for p in out.rglob("*_mask.nii.gz"))
+    assert len(written) == len(series) == 2
+    for s in series:
+        tag = f"S{s['number']}" if s["number"] is not None else None
+        match = [w for w in written if tag and tag in w]
+        assert len(match) == 1, (written, s)
+        vol = load_volume(mixed_series, series_uid=s["uid"])
+        mask = nib.load(next(out.rglob(match[0])))
+        assert mask.shape == vol.shape
+        np.testing.assert_allclose(mask.affine, vol.affine, atol=1e-4)
+    # an explicit choice still reads one series
+    out2 = tmp_path / "out2"
+    _run(str(INFERENCE), dataset_dir=str(mixed_series), output_dir=str(out2), series_uid="largest")
+    mask = nib.load(out2 / "two_series_mask.nii.gz")  # inside output_dir, named after the folder
     vol = load_volume(mixed_series, series_uid="largest")
     assert mask.shape == vol.shape
     np.testing.assert_allclose(mask.affine, vol.affine, atol=1e-4)

@@ -75,3 +75,15 @@ def test_model_facts_come_from_model_cfg(monkeypatch, tmp_path):
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(RuntimeError, match="checksum mismatch"):
         B.shipped_weights("unet_medical")
+
+
+def test_list_inputs_splits_a_folder_of_several_series(tmp_path, mixed_series):
+    from medseg.io import list_series
+
+    items = B.list_inputs(mixed_series)
+    series = list_series(mixed_series)
+    assert sorted(i["series_uid"] for i in items) == sorted(s["uid"] for s in series)
+    assert len({i["name"] for i in items}) == 2
+    assert all(i["image"] == str(mixed_series) for i in items)
+    # with the bundle's series_uid set, the folder is one input again
+    assert B.list_inputs(mixed_series, series_uid="largest") == [{"image": str(mixed_series)}]

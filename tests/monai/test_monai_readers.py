@@ -126,3 +126,15 @@ def test_strict_loader_rejects_non_medseg_reader():
 
     with pytest.raises(TypeError, match="MedsegReader"):
         MedsegLoadImage(reader=NibabelReader())
+
+
+def test_medseg_loaders_do_not_pass_on_monais_gpu_reader_notice(t1_crop):
+    # regression: MONAI runs printed "NvImgCodecPydicomReader: nvImageCodec decoder plugin
+    # did not register" to the user on every CPU machine
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        MedsegLoadImage()(t1_crop)
+        MedsegLoadImaged(keys="image")({"image": str(t1_crop)})
+    assert not [w for w in seen if "nvImageCodec" in str(w.message)]

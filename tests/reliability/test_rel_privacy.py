@@ -111,6 +111,8 @@ def app_phi_run(app_server, corpus, tmp_path_factory):
         400,
         "unet_medical",
         "whole volume",
+        "ONNX Runtime",
+        True,  # allow_mismatch: CT probes through the MR model (about names, not models)
         api_name="/medical_segment",
         timeout=180,
     )
@@ -171,6 +173,7 @@ def test_batch_cli_outputs_report_and_logs(tmp_path):
         "--no-pretrained",
         "--model-arg",
         "base_channels=4",
+        "--allow-modality-mismatch",  # CT probes through the MR model: about names, not models
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]  # the broken probe fails, the other is ok

@@ -239,6 +239,7 @@ def test_batch_cli_output_names_are_sanitised(corpus, tmp_path):
         "--no-pretrained",
         "--model-arg",
         "base_channels=4",
+        "--allow-modality-mismatch",  # a CT series through the MR model: about names
         "--quiet",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)

@@ -156,8 +156,8 @@ def test_inference_size_keeps_output_size(tmp_path, vt, shapes_video, tiny_model
         hud=True,
         legend=True,
     )
-    assert s.inference_size == (32, 48)
-    assert s.output_size == (98, 62)  # VP8: odd sizes padded by one pixel
+    assert s.inference_hw == (32, 48)
+    assert s.output_hw == (62, 98)  # VP8: odd sizes padded by one pixel
     back = vt.read_video(tmp_path / "o.webm")
     assert len(back) == vt.N and back[0].shape == (62, 98, 3)
     assert _masks(tmp_path / "m")[0].shape == (vt.H, vt.W)
@@ -258,10 +258,29 @@ def test_output_height(tmp_path, vt, shapes_video, tiny_model):
     s = process_video(
         shapes_video, tmp_path / "o.avi", tiny_model, output_height=30, masks_dir=tmp_path / "m"
     )
-    assert s.output_size == (48, 30)  # 97 * 30 / 61 = 47.7
+    assert s.output_hw == (30, 48)  # 97 * 30 / 61 = 47.7
     back = vt.read_video(tmp_path / "o.avi")
     assert len(back) == vt.N and back[0].shape == (30, 48, 3)
     assert _masks(tmp_path / "m")[0].shape == (30, 48)
     # taller than the video: unchanged
     s = process_video(shapes_video, None, tiny_model, output_height=500)
     assert s.frames == vt.N
+
+
+def test_summary_sizes_are_height_by_width_and_say_so(tmp_path, vt, shapes_video, tiny_model):
+    s = process_video(shapes_video, tmp_path / "o.webm", tiny_model, size=(32, 48))
+    d = s.to_dict()
+    assert "frame_size" not in d and "inference_size" not in d
+    h, w = d["frame_hw"]
+    assert (h, w) == (s.frame_hw[0], s.frame_hw[1]) and d["inference_hw"] == (32, 48)
+    import cv2
+
+    cap = cv2.VideoCapture(str(shapes_video))
+    assert (h, w) == (
+        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+    )
+    cap.release()
+    assert f"{h}x{w} (HxW)" in s.format() and "inference at 32x48" in s.format()
+    with pytest.warns(DeprecationWarning):
+        assert s.frame_size == (w, h)

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from medseg.bench.suite import BACKEND_COLUMNS, bench_backends, bench_tta, format_table
 from medseg.commands import bench as bench_cmd
-from medseg.export.bench import BACKEND_COLUMNS, bench_backends, bench_tta, format_table
 
 
 def test_bench_backends_rows():

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from ..engine.backends import BACKENDS, make_runner
 from ..models import create_model, get_model_cfg
 
 
@@ -118,8 +119,6 @@ def bench_backends(
         ``speedup`` (eager median / this median, same run), ``max_abs_diff`` (logits vs
         eager on the benchmark input) and ``pretrained``.
     """
-    from ..engine.backends import make_runner
-
     model, pre = _model(name, pretrained, **(model_kwargs or {}))
     rows: list[dict] = []
     for size in sizes:
@@ -191,7 +190,6 @@ def bench_tta(
     Returns:
         ``model, backend, size, views, loop_ms, batched_ms, speedup, max_abs_diff``.
     """
-    from ..engine.backends import make_runner
     from ..engine.tta import tta_predict, tta_predict_loop
 
     model, _ = _model(name, pretrained, **(model_kwargs or {}))
@@ -243,10 +241,9 @@ def int8_accuracy(
         same label), ``fp32_ms, int8_ms, speedup``.
     """
     from ..data.synthetic_streets import render_scene
-    from ..engine.backends import make_runner
     from ..engine.predictor import Predictor
+    from ..export.quantize import synthetic_calibration
     from ..metrics import ConfusionMatrix
-    from .quantize import synthetic_calibration
 
     model, pre = _model(name, True)
     cfg = model.cfg
@@ -373,7 +370,7 @@ def run_suite(
         log(f"machine: {info}")
     rows: list[dict] = []
     for name in models or list(SUITE):
-        be, sz, rp, kw = SUITE.get(name, (BACKEND_NAMES, ((256, 512),), 10, {}))
+        be, sz, rp, kw = SUITE.get(name, (tuple(BACKENDS), ((256, 512),), 10, {}))
         be = tuple(backends or be)
         sz = tuple(sizes or (sz[:1] if quick else sz))
         rp = reps or (3 if quick else rp)
@@ -450,6 +447,3 @@ def run_suite(
         "machine": info,
         "markdown": "\n".join(lines),
     }
-
-
-BACKEND_NAMES = ("torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8")

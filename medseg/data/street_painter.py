@@ -1,7 +1,7 @@
 """Drawing primitives of :mod:`medseg.data.synthetic_streets`: a pinhole painter and the
 street objects (facades, trees, poles with signs/lights, people, two-wheelers, vehicles).
 
-Every drawer takes the :class:`_Painter` (camera, image, label map, random generator) and world
+Every drawer takes the :class:`Painter` (camera, image, label map, random generator) and world
 coordinates in metres (x right, y up from the ground, z forward).
 """
 
@@ -36,7 +36,7 @@ _BUILDING_COLOURS = (
 )
 
 
-def _end_building(p: _Painter, z: float) -> None:
+def paint_end_building(p: Painter, z: float) -> None:
     """Houses facing the camera across the end of the street, some with gables."""
     rng = p.rng
     xs = np.cumsum(np.r_[-80.0, rng.uniform(5, 15, 20)])
@@ -62,7 +62,7 @@ def _end_building(p: _Painter, z: float) -> None:
             p.poly(list(q), None, p.jitter((60, 70, 85), 30))
 
 
-class _Painter:
+class Painter:
     """Draws world-space polygons into an RGB image and a label map at once."""
 
     def __init__(self, h: int, w: int, rng: np.random.Generator):
@@ -124,7 +124,7 @@ class _Painter:
         return faces
 
 
-def _facade(p: _Painter, side: int, xb: float, z0: float, z1: float) -> None:
+def paint_facade(p: Painter, side: int, xb: float, z0: float, z1: float) -> None:
     rng = p.rng
     kind = rng.choice(4, p=[0.62, 0.1, 0.1, 0.18])
     x = side * xb
@@ -163,7 +163,7 @@ def _facade(p: _Painter, side: int, xb: float, z0: float, z1: float) -> None:
         p.poly([p.proj([x] * 4, [0, 0, hh, hh], [z0, z1, z1, z0])], VEG, p.jitter(VEG, 20))
 
 
-def _tree(p: _Painter, x: float, z: float) -> None:
+def paint_tree(p: Painter, x: float, z: float) -> None:
     rng = p.rng
     ht = rng.uniform(3, 9)
     tw = rng.uniform(0.12, 0.3)
@@ -179,7 +179,7 @@ def _tree(p: _Painter, x: float, z: float) -> None:
         p.ellipse(c, (r, r * rng.uniform(0.7, 1.1)), VEG, p.jitter(VEG, 20))
 
 
-def _pole(p: _Painter, x: float, z: float) -> None:
+def paint_pole(p: Painter, x: float, z: float) -> None:
     rng = p.rng
     hp = rng.uniform(3, 7)
     r = rng.uniform(0.05, 0.12)
@@ -218,8 +218,8 @@ def _pole(p: _Painter, x: float, z: float) -> None:
             p.ellipse(c, (p.f * 0.1 / z,) * 2, LIGHT, lc if k == on else (60, 55, 50))
 
 
-def _person(
-    p: _Painter, x: float, z: float, label: int = PERSON, y0: float = 0.0, seated: bool = False
+def paint_person(
+    p: Painter, x: float, z: float, label: int = PERSON, y0: float = 0.0, seated: bool = False
 ) -> None:
     rng = p.rng
     h = rng.uniform(1.55, 1.9)
@@ -279,7 +279,7 @@ def _person(
     p.ellipse(c, (p.f * 0.1 / z, p.f * 0.13 / z), label, p.jitter((200, 160, 130), 30))
 
 
-def _two_wheeler(p: _Painter, x: float, z: float, motor: bool) -> None:
+def paint_two_wheeler(p: Painter, x: float, z: float, motor: bool) -> None:
     rng = p.rng
     cls = MOTORCYCLE if motor else BICYCLE
     col = p.jitter((40, 40, 40) if motor else (rng.integers(0, 255),) * 3, 40)
@@ -317,10 +317,10 @@ def _two_wheeler(p: _Painter, x: float, z: float, motor: bool) -> None:
             cls,
             col,
         )
-    _person(p, x, z - 0.01, RIDER, y0=r + 0.45 + (0.2 if motor else 0.25), seated=True)
+    paint_person(p, x, z - 0.01, RIDER, y0=r + 0.45 + (0.2 if motor else 0.25), seated=True)
 
 
-def _vehicle(p: _Painter, x: float, z: float, kind: int) -> None:
+def paint_vehicle(p: Painter, x: float, z: float, kind: int) -> None:
     rng = p.rng
     w, h, ln, cls = {
         CAR: (rng.uniform(1.6, 2.0), rng.uniform(1.3, 1.7), 4.4, CAR),

@@ -1,0 +1,56 @@
+"""medseg.models.outputs: one logits -> probabilities -> labels rule, checked against torch's
+own softmax/sigmoid/argmax (independent of the implementation's max().indices)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medseg.models.outputs import (
+    labels_dtype,
+    logits_to_labels,
+    logits_to_probs,
+    probs_to_labels,
+    scores_to_labels,
+    two_class_probs,
+)
+
+
+@pytest.mark.parametrize("k", [2, 5, 19])
+def test_multiclass_matches_softmax_argmax(k):
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(2, k, 13, 17, generator=g)
+    p = logits_to_probs(x)
+    torch.testing.assert_close(p, torch.softmax(x, 1))
+    assert torch.equal(probs_to_labels(p), p.argmax(1))
+    assert torch.equal(logits_to_labels(x), x.argmax(1))
+
+
+def test_ties_resolve_to_the_first_class_like_argmax():
+    x = torch.randint(0, 2, (3, 7, 20, 20)).float()  # many exact ties
+    assert torch.equal(logits_to_labels(x), x.argmax(1))
+
+
+def test_binary_head_sigmoid_and_threshold():
+    x = torch.tensor([[[[-2.0, -0.1, 0.1, 3.0]]]])  # [1, 1, 1, 4]
+    p = logits_to_probs(x)
+    torch.testing.assert_close(p, 1 / (1 + torch.exp(-x)))
+    assert probs_to_labels(p).tolist() == [[[0, 0, 1, 1]]]
+    assert logits_to_labels(x).tolist() == [[[0, 0, 1, 1]]]
+    two = two_class_probs(p)
+    assert two.shape == (1, 2, 1, 4)
+    torch.testing.assert_close(two.sum(1), torch.ones(1, 1, 4))
+    assert torch.equal(two.argmax(1), probs_to_labels(p))
+
+
+def test_scores_to_labels_numpy_class_axis_first():
+    a = np.random.default_rng(0).random((19, 8, 9)).astype(np.float32)
+    got = scores_to_labels(a, axis=0)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, a.argmax(0))
+
+
+def test_labels_dtype():
+    assert labels_dtype(1) is np.uint8 and labels_dtype(255) is np.uint8
+    assert labels_dtype(256) is np.int64
