@@ -30,6 +30,7 @@ from .checks import (  # noqa: F401  (part of this module's interface: the tab u
     scan_modality,
 )
 from .common import AppError, get_predictor, temp_dir
+from .memo import ObjectCache
 from .progress import Job, tracked
 from .scans import (
     PLANES,  # noqa: F401  (the tab's plane choices, used by the UI and API docs)
@@ -65,7 +66,7 @@ def window_choices(modality: str | None = None) -> list[str]:
     return [AUTO_WINDOW, *presets, CUSTOM_WINDOW]
 
 
-_AUTO_CACHE: dict[int, tuple[Any, tuple[float, float]]] = {}
+_AUTO_CACHE = ObjectCache(16)
 
 
 def auto_window(array: np.ndarray) -> tuple[float, float]:
@@ -77,20 +78,15 @@ def auto_window(array: np.ndarray) -> tuple[float, float]:
     a = np.asarray(array)
     if a.size == 0:
         return 0.5, 1.0
-    key = id(a)
-    hit = _AUTO_CACHE.get(key)
-    if hit is not None and hit[0] is a:
-        return hit[1]
+    hit = _AUTO_CACHE.get(a)
+    if hit is not None:
+        return hit
     flat = a.reshape(-1)
     step = max(1, flat.size // 1_000_000)
     lo, hi = (float(v) for v in np.percentile(flat[::step], [1, 99]))
     if hi <= lo:
         lo, hi = float(a.min()), float(a.max()) + 1.0
-    out = ((lo + hi) / 2, hi - lo)
-    if len(_AUTO_CACHE) > 16:
-        _AUTO_CACHE.clear()
-    _AUTO_CACHE[key] = (a, out)
-    return out
+    return _AUTO_CACHE.put(a, ((lo + hi) / 2, hi - lo))
 
 
 def resolve_window(
@@ -144,7 +140,7 @@ def model_input_size(
     return None if size == (h, w) else size
 
 
-_IDS: dict[int, tuple[Any, str]] = {}
+_IDS = ObjectCache(64)
 
 
 def scan_id(scan: Any) -> str:
@@ -154,17 +150,13 @@ def scan_id(scan: Any) -> str:
     voxels); results carry it so they can be matched with the scan they belong to.
     """
     vol = scan.volume
-    hit = _IDS.get(id(vol))
-    if hit is not None and hit[0] is vol:
-        return hit[1]
+    hit = _IDS.get(vol)
+    if hit is not None:
+        return hit
     a = np.ascontiguousarray(np.asarray(vol.array).reshape(-1))
     h = hashlib.sha1(repr((a.shape, np.round(np.asarray(vol.affine), 4).tolist())).encode())
     h.update(np.ascontiguousarray(a[:: max(1, a.size // 262_144)]).tobytes())
-    tag = h.hexdigest()[:6]
-    if len(_IDS) > 64:
-        _IDS.clear()
-    _IDS[id(vol)] = (vol, tag)
-    return tag
+    return _IDS.put(vol, h.hexdigest()[:6])
 
 
 def scan_label(scan: Any, info: dict[str, Any] | None = None) -> str:

@@ -14,13 +14,13 @@ slice view takes over.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .common import temp_dir
+from .memo import ObjectCache
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NIIVUE_JS = STATIC_DIR / "niivue" / "niivue.umd.js"
@@ -76,8 +76,7 @@ def file_data(path: str | Path | None) -> dict[str, Any] | None:
     return {"path": str(p), "orig_name": p.name, "meta": {"_type": "gradio.FileData"}}
 
 
-_SCAN_FILES: dict[int, tuple[Any, str]] = {}
-_SCAN_LOCK = threading.Lock()
+_SCAN_FILES = ObjectCache(16)
 
 
 def scan_nifti(volume: Any) -> str:
@@ -88,10 +87,9 @@ def scan_nifti(volume: Any) -> str:
     """
     from ..io import save_nifti
 
-    with _SCAN_LOCK:
-        hit = _SCAN_FILES.get(id(volume))
-        if hit is not None and hit[0] is volume and Path(hit[1]).is_file():
-            return hit[1]
+    hit = _SCAN_FILES.get(volume)
+    if hit is not None and Path(hit).is_file():
+        return hit
     a = np.asarray(volume.array)
     if a.ndim == 2:
         a = a[..., None]
@@ -101,11 +99,7 @@ def scan_nifti(volume: Any) -> str:
         a = a.astype(np.float32)
     path = str(temp_dir("view-") / "scan.nii.gz")
     save_nifti(a, volume.affine, path)
-    with _SCAN_LOCK:
-        if len(_SCAN_FILES) > 16:
-            _SCAN_FILES.clear()
-        _SCAN_FILES[id(volume)] = (volume, path)
-    return path
+    return _SCAN_FILES.put(volume, path)
 
 
 def label_colormap(class_names: Any, palette: Any) -> dict[str, Any]:

@@ -187,3 +187,32 @@ def test_registry_cancels_only_its_session():
     assert not reg.cancel("s1:medical")  # nothing left there
     reg.finish("s2:medical", b)
     assert not reg.cancel("s2:medical")
+
+
+def test_derived_values_do_not_keep_scans_alive():
+    """The tag, auto window and viewer file of a scan are forgotten with the scan."""
+    import gc
+
+    from medseg.app.memo import ObjectCache
+
+    class Obj:
+        pass
+
+    cache = ObjectCache(maxsize=2)
+    a, b, c = Obj(), Obj(), Obj()
+    cache.put(a, 1)
+    cache.put(b, 2)
+    assert cache.get(a) == 1 and cache.get(Obj()) is None
+    cache.put(c, 3)  # bounded: the least recently used (b) goes
+    assert cache.get(b) is None and cache.get(c) == 3
+    del a
+    gc.collect()
+    assert len(cache) == 1
+    arr = np.zeros((4, 4, 4), np.float32)
+    arr[0] = 1
+    before = len(medical._AUTO_CACHE)
+    medical.auto_window(arr)
+    assert len(medical._AUTO_CACHE) == before + 1
+    del arr
+    gc.collect()
+    assert len(medical._AUTO_CACHE) == before
