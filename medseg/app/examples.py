@@ -1,8 +1,9 @@
 """Example inputs for the app: real files from installed packages, found at run time.
 
-Nothing large is committed: the files are located in the packages that ship them (Debian
-``insighttoolkit5-examples`` and ``opencv-doc``) and copied into a private temp folder
-(Gradio serves files only from its allowed folders). Missing packages mean fewer examples.
+Nothing large is committed: the files lie in the packages that ship them (Debian
+``insighttoolkit5-examples`` and ``opencv-doc``; :mod:`medseg.data.samples` knows where) and
+are copied into a private temp folder (Gradio serves files only from its allowed folders).
+Missing packages mean fewer examples.
 
 The medical examples are ones the shipped brain model is made for (T1 MR heads): the ITK T1
 head as NIfTI with its skull-stripped twin as ground truth, and the same head as a DICOM MR
@@ -22,12 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.samples import SAMPLES
 from .common import temp_dir
 
-ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-T1_HEAD = ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"
-T1_BRAIN = ITK_DATA / "KmeansTest_T1RawSkullStrip.nii.gz"
+T1_HEAD = Path(SAMPLES["t1_head"][0])
+T1_BRAIN = Path(SAMPLES["t1_brain"][0])
 #: bump when the generated examples change
 EXAMPLES_VERSION = "1"
 
@@ -198,7 +198,7 @@ def medical_examples() -> list[tuple[str, str, str | None]]:
         items.append(("T1 head MR, DICOM series (.zip) + brain mask", *series))
     items += [
         ("T1 head MR, NIfTI + brain mask", T1_HEAD, T1_BRAIN),
-        ("T1 brain slice, PNG", ITK_DATA / "BrainT1Slice.png", None),
+        ("T1 brain slice, PNG", Path(SAMPLES["brain_slice"][0]), None),
     ]
     out = []
     for label, scan, gt in items:
@@ -210,19 +210,19 @@ def medical_examples() -> list[tuple[str, str, str | None]]:
 
 def street_examples() -> list[str]:
     """Real street photos shipped with ``opencv-doc``."""
-    return [p for p in (_copy(OPENCV_DATA / n) for n in ("leuvenA.jpg", "leuvenB.jpg")) if p]
+    return [p for p in (_copy(Path(SAMPLES[n][0])) for n in ("leuvenA", "leuvenB")) if p]
 
 
 def video_examples() -> list[str]:
     """The generated pan across a street photo, and OpenCV's real ``vtest.avi``."""
-    return [p for p in (video_example(), _copy(OPENCV_DATA / "vtest.avi")) if p]
+    return [p for p in (video_example(), _copy(Path(SAMPLES["vtest"][0]))) if p]
 
 
 def video_example(frames: int = 24, size: tuple[int, int] = (512, 256)) -> str | None:
     """A short VP8 ``.webm`` panning across ``leuvenA.jpg`` (generated once per process)."""
     import cv2
 
-    src = OPENCV_DATA / "leuvenA.jpg"
+    src = Path(SAMPLES["leuvenA"][0])
     if not src.is_file():
         return None
     dst = _cache_dir() / "leuven_pan.webm"

@@ -215,7 +215,7 @@ def test_new_scan_clears_the_previous_result(page, ct_small):
     assert "brain_mask" not in _text(page, "med_gt")  # old ground truth
     assert _red(_canvas(page)).mean() < 0.001
     warn = page.locator("#med_warnings").inner_text()
-    assert "a CT scan into unet_medical" in warn  # said before anyone clicks Segment
+    assert "CT scan into unet_medical" in warn  # said before anyone clicks Segment
     # CT presets are offered for CT (and only then)
     page.locator("#med_window input").click()
     assert page.get_by_role("option", name="brain").count() == 1

@@ -55,7 +55,7 @@ def test_packages_txt_holds_the_example_data_packages():
     assert "chromium" not in _setup_packages("server") and "chromium" in _setup_packages("dev")
     if shutil.which("dpkg") is None:
         pytest.skip("no dpkg here")
-    for path in (examples.T1_HEAD, examples.OPENCV_DATA / "leuvenA.jpg"):
+    for path in (examples.T1_HEAD, Path(examples.SAMPLES["leuvenA"][0])):
         if not path.is_file():
             pytest.skip(f"{path} missing")
         # independent: which Debian package ships the example's file
