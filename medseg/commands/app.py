@@ -51,6 +51,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--queue-size", type=int, default=64, help="requests allowed to wait (default 64)"
     )
+    p.add_argument(
+        "--require-auth",
+        action="store_true",
+        default=os.environ.get("MEDSEG_REQUIRE_AUTH", "") not in ("", "0"),
+        help="refuse to start without --auth / $MEDSEG_AUTH (also $MEDSEG_REQUIRE_AUTH=1; "
+        "always on in a Hugging Face Space)",
+    )
     p.add_argument("--quiet", action="store_true", help="less start-up output")
     p.add_argument(
         "--no-warm-up",

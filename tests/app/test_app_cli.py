@@ -142,3 +142,64 @@ def _brain_png() -> str:
     if not p.is_file():
         pytest.skip(f"{p} missing")
     return str(p)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("app")
+@pytest.mark.timeout(300)
+def test_first_street_request_after_start(port_factory, record_property):
+    """``python app.py`` warms the default models in the background: once its log says so,
+    the first street request costs what the next ones do. Timings are printed, not asserted
+    (shared CPUs); what is asserted is that the warm-up ran and finished."""
+    import statistics
+    import threading
+
+    import httpx
+    from gradio_client import Client, handle_file
+
+    photo = Path("/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg")
+    if not photo.is_file():
+        pytest.skip(f"{photo} missing")
+    port = port_factory()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log: list[str] = []
+    try:
+        deadline = time.time() + 240
+        while not any("warm-up done in" in line for line in log):
+            line = proc.stderr.readline()
+            if not line and (proc.poll() is not None or time.time() > deadline):
+                raise AssertionError("no warm-up line: " + "".join(log[-20:]))
+            log.append(line)
+        assert not any("warm-up failed" in line or "request failed" in line for line in log), log
+        assert "no request sent" not in next(x for x in log if "warm-up done in" in x)
+        # keep reading the server's log so that a full pipe never blocks it
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/config", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        c = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        times = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            c.predict(handle_file(str(photo)), api_name="/street_segment")
+            times.append(time.perf_counter() - t0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    line = (
+        f"[app] street request after start (warm-up done): first {times[0] * 1000:.0f} ms, "
+        f"next {statistics.median(times[1:]) * 1000:.0f} ms (median of 3); "
+        f"{next(x for x in log if 'warm-up done in' in x).strip()}"
+    )
+    print("\n" + line)
+    record_property("app_report", line)

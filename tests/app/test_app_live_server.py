@@ -100,14 +100,18 @@ def test_medical_segment_png_with_gt(client, brain_png, tmp_path):
 
 
 def test_medical_segment_dicom_zip_whole_volume(client, ct_small, tmp_path):
+    from gradio_client.exceptions import AppError
+
     z = tmp_path / "series.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.write(ct_small, "a/b/CT_small.dcm")
-    out = client.predict(
-        [_f(z)], None, "axial", 0, "brain", 40, 80, "unet_medical", "whole volume",
-        api_name="/medical_segment",
-    )  # fmt: skip
+    args = [[_f(z)], None, "axial", 0, "brain", 40, 80, "unet_medical", "whole volume"]
+    # a CT into the MR brain model: refused with a reason, unless the mismatch is allowed
+    with pytest.raises(AppError, match="a CT scan into unet_medical"):
+        client.predict(*args, api_name="/medical_segment")
+    out = client.predict(*args, "ONNX Runtime", True, api_name="/medical_segment")
     summary, nifti, seg = out[3], out[4], out[5]
+    assert any("mismatch allowed" in w for w in summary["warnings"])
     assert summary["window"] == [40.0, 80.0]
     assert "foreground_volume_ml" in summary
     assert nifti.endswith(".nii.gz")
@@ -127,6 +131,7 @@ def test_street_segment(client, street_jpg, backend):
     assert sum(shares.values()) == pytest.approx(100, abs=0.1)
     assert info["inference_seconds"] > 0
     assert info["backend"] == {"PyTorch": "torch", "ONNX Runtime": "onnxruntime"}[backend]
+    assert info["warnings"] == []
 
 
 def test_tta_compare(client, street_jpg):
@@ -168,7 +173,7 @@ def test_video_process(client):
         ("/medical_load", lambda b: [[_f(b["huge_png"])]], "megapixels"),
         ("/street_segment", lambda b: [_f(b["huge_png"])], "megapixels"),
         ("/street_segment", lambda b: [_f(b["fake_png"])], "not a readable image"),
-        ("/street_segment", lambda b: [_f(b["corrupt_dicom"])], "is not a photo"),
+        ("/street_segment", lambda b: [_f(b["corrupt_dicom"])], "is not a photo: a CT volume"),
         ("/tta_compare", lambda b: [_f(b["text"])], "unsupported file type"),
         ("/video_process", lambda b: [_f(b["text"])], "is not a video"),
     ],
@@ -225,3 +230,33 @@ def test_slice_round_trip_latency(client, app_url, slice256, record_property):
     )
     print("\n" + line)
     record_property("app_report", line)  # shown in the terminal summary, also under xdist
+
+
+def test_medical_segment_old_call_still_works(client, t1_nifti, brain_png):
+    """A client written before issue 19 (ten positional arguments) gets the same outputs.
+
+    Loading a one-slice image first must not narrow the slice range the same client's later
+    calls are checked against (a client keeps one session).
+    """
+    client.predict([_f(brain_png)], api_name="/medical_load")
+    out = client.predict(
+        [_f(t1_nifti)], None, "axial", 30, AUTO, 40, 80, "unet_medical", "this slice",
+        "ONNX Runtime", api_name="/medical_segment",
+    )  # fmt: skip
+    shown, overlay, mask, summary, nifti, seg = out
+    assert summary["backend"] == "onnxruntime" and summary["scope"] == "this slice"
+    assert summary["foreground_pixels"] > 0 and seg is None and nifti.endswith(".nii.gz")
+    assert "#" in summary["scan"] and isinstance(summary["warnings"], list)
+
+
+def test_warm_up_builds_the_default_models(app_url):
+    """``medseg app`` warms the default street and medical models on the default back-end,
+    then sends one request through the server (Gradio's own first-request cost)."""
+    from medseg.app import common, server, street
+    from medseg.app.backends import backend_id
+
+    server.warm_up_defaults()
+    assert (street.DEFAULT_MODEL, backend_id(None), True) in common._PREDICTORS
+    assert ("unet_medical", backend_id(None), True) in common._PREDICTORS
+    port = int(app_url.rstrip("/").rsplit(":", 1)[1])
+    assert server.warm_up_server("0.0.0.0", port, None)  # reaches it on loopback

@@ -143,8 +143,24 @@ def test_segment_slice_scope_writes_only_that_slice(t1_nifti):
     assert "foreground_volume_ml" not in r["summary"]
 
 
+def test_ct_into_mr_model_is_refused_unless_allowed(ct_small):
+    with pytest.raises(medical.ModelMismatch, match=r"a CT scan into unet_medical.*MR T1 head"):
+        medical.medical_segment([ct_small], None, "axial", 0, "brain", model="unet_medical")
+    r = medical.medical_segment(
+        [ct_small], None, "axial", 0, "brain", model="unet_medical", allow_mismatch=True
+    )
+    assert any("mismatch allowed" in w for w in r["summary"]["warnings"])
+
+
+def test_colour_photo_into_medical_model_is_refused(street_jpg):
+    with pytest.raises(medical.ModelMismatch, match="colour photo"):
+        medical.medical_segment([street_jpg], model="unet_medical")
+
+
 def test_segment_dicom_writes_seg(ct_small, tmp_path):
-    r = medical.medical_segment([ct_small], None, "axial", 0, "brain", model="unet_medical")
+    r = medical.medical_segment(
+        [ct_small], None, "axial", 0, "brain", model="unet_medical", allow_mismatch=True
+    )
     ds = pydicom.dcmread(ct_small)
     area = r["summary"]["foreground_pixels"] * float(ds.PixelSpacing[0]) * float(ds.PixelSpacing[1])
     assert r["summary"]["foreground_area_mm2"] == pytest.approx(area, rel=1e-4)
@@ -173,7 +189,9 @@ def test_dicom_seg_as_ground_truth(ct_small, tmp_path):
     gt[20:90, 30:100, 0] = 1  # (x = column, y = row) layout of medseg.io
     seg_path = tmp_path / "gt_seg.dcm"
     write_dicom_seg(gt, vol, seg_path, segment_labels=["brain"])
-    r = medical.medical_segment([ct_small], [seg_path], "axial", 0, "brain", model="unet_medical")
+    r = medical.medical_segment(
+        [ct_small], [seg_path], "axial", 0, "brain", model="unet_medical", allow_mismatch=True
+    )
     # independent: CT_small is axial LPS with identity orientation, so the displayed slice is
     # the stored pixel grid (rows = y, columns = x): the GT transposed
     shown = r["labels"]
@@ -279,3 +297,188 @@ def test_zip_is_extracted_once_per_upload(tmp_path, ct_small, monkeypatch):
     scans.load_scan([z])
     scans.load_scan([z])  # e.g. the slider moved: served from the cache
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- issue 19
+def test_auto_window_is_the_window_in_use(t1_nifti):
+    """The numbers in Center/Width are those of the automatic window actually applied."""
+    vol = np.asarray(nib.load(str(t1_nifti)).dataobj, dtype=np.float64)
+    lo, hi = np.percentile(vol, [1, 99])  # 1M voxels: the app uses them all
+    info, idx, img = medical.medical_load([t1_nifti])
+    c, w = info["window"]
+    assert c == pytest.approx((lo + hi) / 2, abs=0.01) and w == pytest.approx(hi - lo, abs=0.01)
+    img2, c2, w2 = medical.medical_preview([t1_nifti], info["plane"], idx, medical.AUTO_WINDOW)
+    np.testing.assert_array_equal(img, img2)
+    assert (round(c2, 2), round(w2, 2)) == (c, w)
+    # the shown slice is windowed with exactly those numbers (independent formula)
+    from medseg.app.scans import get_slice, load_scan
+
+    raw = get_slice(load_scan([t1_nifti]), idx, info["plane"])
+    np.testing.assert_array_equal(img, _window_ref(raw, c2, w2))
+
+
+def test_ct_presets_only_for_ct():
+    presets = set(medical.window_presets())
+    assert presets and presets <= set(medical.window_choices("CT"))
+    assert not presets & set(medical.window_choices("MR"))
+    assert medical.window_choices("MR") == [medical.AUTO_WINDOW, medical.CUSTOM_WINDOW]
+
+
+def test_two_series_upload_lists_them_and_loads_the_chosen_one(tmp_path, ct_small, mr_small):
+    from medseg.app.series import series_files, upload_series
+
+    z = tmp_path / "two.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(ct_small, "a/ct.dcm")
+        zf.write(mr_small, "b/mr.dcm")
+    listing = upload_series([z])
+    assert [s["number"] for s in listing] == ["1", "2"]
+    assert {s["modality"] for s in listing} == {"CT", "MR"}
+    for s in listing:
+        uid = pydicom.dcmread(ct_small if s["modality"] == "CT" else mr_small).SeriesInstanceUID
+        assert uid not in json.dumps(listing)  # UIDs stay on the server
+        assert s["slices"] == 1 and s["modality"] in s["label"]
+        info, _, _ = medical.medical_load(series_files([z], s["number"]))
+        assert info["modality"] == s["modality"]
+    assert series_files([ct_small], "2") == [ct_small]  # one series: the upload as it is
+
+
+def test_generated_dicom_series_reads_back_like_the_nifti(tmp_path, t1_nifti):
+    """DATA.md: a real volume written one instance per slice reads back identical."""
+    from medseg.app.examples import write_mr_series
+    from medseg.io import load_nifti, load_volume, to_canonical
+
+    img = nib.load(str(t1_nifti))
+    paths = write_mr_series(np.asarray(img.dataobj).astype(np.uint16), img.affine, tmp_path / "s")
+    assert len(paths) == img.shape[2]
+    ds = pydicom.dcmread(paths[0])
+    assert ds.Modality == "MR" and ds.Rows * ds.Columns == img.shape[0] * img.shape[1]
+    assert ds.ImageOrientationPatient[5] <= 0  # rows run downwards (head upright)
+    a = to_canonical(load_volume([str(p) for p in paths]))
+    b = to_canonical(load_nifti(str(t1_nifti)))
+    np.testing.assert_array_equal(a.array, b.array)
+    np.testing.assert_allclose(a.affine, b.affine, atol=1e-4)
+
+
+def test_mr_series_example_whole_volume_seg_and_dice(tmp_path, monkeypatch):
+    from medseg.app import examples
+    from medseg.models import get_model_cfg
+
+    if not get_model_cfg("unet_medical").has_pretrained:
+        pytest.skip("unet_medical has no shipped weights in this checkout")
+    monkeypatch.setenv("MEDSEG_CACHE", str(tmp_path / "cache"))
+    made = examples.mr_head_series()
+    if made is None:
+        pytest.skip("insighttoolkit5-examples is missing")
+    series, gt = made
+    info, idx, _ = medical.medical_load([series])
+    assert info["kind"] == "dicom" and info["modality"] == "MR" and info["files"] > 30
+    seen = []
+    job = medical.Job(0, "slices", lambda f, m: seen.append(f))
+    r = medical.medical_segment(
+        [series], [gt], info["plane"], idx, model="unet_medical", scope="whole volume", job=job
+    )
+    s = r["summary"]
+    pred = np.asarray(nib.load(r["nifti"]).dataobj)
+    ref = np.asarray(nib.load(str(gt)).dataobj)
+    assert s["dice_volume"] == pytest.approx(_dice(pred, ref), abs=1e-4)
+    assert s["dice_volume"] > 0.9  # the model's own training subject
+    seg = pydicom.dcmread(r["dicom_seg"])
+    assert seg.Modality == "SEG"
+    src = pydicom.dcmread(zipfile.ZipFile(series).open("t1_head/IM0001.dcm"))
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == src.SeriesInstanceUID
+    assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+    assert s["scan"].endswith(medical.scan_id(medical.load_scan([series])))
+
+
+def test_cancelled_job_stops_whole_volume(t1_nifti):
+    job = medical.Job(0, "slices")
+    job.cancel()
+    with pytest.raises(AppError, match="cancelled"):
+        medical.medical_segment([t1_nifti], scope="whole volume", job=job)
+
+
+class _EmptyPredictor:
+    """Stands in for a model that finds nothing (labels all background)."""
+
+    def predict_image(self, image, size=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(labels=np.zeros(np.shape(image)[:2], np.uint8), seconds=0.01)
+
+
+def test_empty_mask_and_geometry_warnings(monkeypatch, brain_png, tmp_path):
+    r = medical.medical_segment([brain_png])
+    fg = int((r["labels"] > 0).sum())
+    assert any(w.startswith("Empty mask") for w in r["summary"]["warnings"]) == (fg == 0)
+    assert any("carry no spacing" in w for w in r["summary"]["warnings"])  # PNG: 1 mm assumed
+    monkeypatch.setattr(medical, "get_predictor", lambda m, b: (_EmptyPredictor(), True))
+    r = medical.medical_segment([brain_png])
+    assert r["summary"]["foreground_pixels"] == 0
+    assert any(w.startswith("Empty mask") for w in r["summary"]["warnings"])
+    # an anisotropic volume (1 x 1 x 5 mm) is flagged, an isotropic one is not
+    from medseg.app.scans import load_scan
+    from medseg.models import get_model_cfg
+
+    cfg = get_model_cfg("unet_medical")
+    for spacing, flagged in (((1.0, 1.0, 5.0), True), ((2.0, 2.0, 2.0), False)):
+        p = tmp_path / f"vol_{spacing[2]:g}.nii.gz"
+        data = np.random.default_rng(0).integers(0, 100, (32, 32, 12)).astype(np.int16)
+        nib.save(nib.Nifti1Image(data, np.diag([*spacing, 1.0])), p)
+        notes = medical.geometry_notes(load_scan([p]), cfg, "whole volume")
+        assert any(n.startswith("Anisotropic") for n in notes) == flagged
+        assert any(n.startswith("Resampled") for n in notes) == (spacing[0] != 2.0)
+
+
+def test_untrained_model_is_said_next_to_the_result(monkeypatch, t1_nifti):
+    from medseg.app import checks
+    from medseg.app.scans import load_scan
+    from medseg.models import get_model_cfg
+
+    real = get_model_cfg("unet_medical")
+    monkeypatch.setattr(checks, "get_model_cfg", lambda name: real.replace(weights=None))
+    notes = medical.check_scan(load_scan([t1_nifti]), [t1_nifti], "unet_medical")
+    assert any("no trained weights" in n for n in notes)
+    assert "random" in medical.model_card("unet_medical")
+
+
+def test_scan_id_names_the_scan(ct_small, mr_small, tmp_path):
+    from medseg.app.scans import load_scan
+
+    a, b = load_scan([ct_small]), load_scan([mr_small])
+    copy = tmp_path / "copy.dcm"
+    shutil.copy(ct_small, copy)
+    assert medical.scan_id(a) == medical.scan_id(load_scan([copy]))  # same data, same tag
+    assert medical.scan_id(a) != medical.scan_id(b)
+    assert medical.scan_label(a).startswith("CT 128×128") and medical.scan_id(
+        a
+    ) in medical.scan_label(a)
+
+
+def test_examples_are_ones_the_model_works_on(tmp_path, monkeypatch):
+    """Found: three of five examples gave empty masks. Every bundled example must suit the
+    model (no mismatch) and give a mask; with a ground truth, a good Dice."""
+    from medseg.app import examples
+    from medseg.models import get_model_cfg
+
+    if not get_model_cfg("unet_medical").has_pretrained:
+        pytest.skip("unet_medical has no shipped weights in this checkout")
+    monkeypatch.setenv("MEDSEG_CACHE", str(tmp_path / "cache"))
+    ex = examples.medical_examples()
+    if not ex:
+        pytest.skip("no example data installed")
+    assert not any("CT" in label or "Colin" in label or "ch2" in scan for label, scan, _ in ex)
+    for label, scan, gt in ex:
+        info, idx, _ = medical.medical_load([scan])
+        r = medical.medical_segment(
+            [scan], [gt] if gt else None, info["plane"], idx, scope="whole volume"
+        )
+        s = r["summary"]
+        assert (r["volume_labels"] > 0).sum() > 1000, label
+        assert not any("mismatch" in w or w.startswith("Empty") for w in s["warnings"]), label
+        if gt:
+            assert s["dice_volume"] > 0.9, label
+    from medseg.app.summaries import medical_result_markdown
+
+    md = medical_result_markdown(s, ("background", "brain"))
+    assert ("mm²" in md) == bool(s.get("single_slice"))  # a PNG slice: area, not mL

@@ -58,3 +58,82 @@ def test_build_app_has_four_tabs_and_named_endpoints():
     } <= names
     tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
     assert tabs == ["Medical", "Street", "Video", "TTA"]
+
+
+#: the API as it was before issue 19: names, parameters in order, number of outputs
+API_CONTRACT = {
+    "medical_load": (["scan_files"], 4),
+    "medical_preview": (["scan_files", "plane", "slice_index", "window", "center", "width"], 3),
+    "medical_segment": (
+        [
+            "scan_files",
+            "ground_truth",
+            "plane",
+            "slice_index",
+            "window",
+            "center",
+            "width",
+            "model",
+            "scope",
+            "backend",
+        ],
+        6,
+    ),  # fmt: skip
+    "street_segment": (["image", "model", "backend", "opacity"], 4),
+    "video_process": (["video_file", "model", "backend", "max_frames"], 2),
+    "tta_compare": (["image", "ground_truth", "model", "backend"], 5),
+}
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from medseg.app import build_app
+
+    return build_app()
+
+
+def test_api_keeps_names_parameters_and_outputs(demo):
+    api = demo.get_api_info()["named_endpoints"]
+    assert set(API_CONTRACT) == {k.lstrip("/") for k in api}  # page events stay private
+    for name, (params, n_out) in API_CONTRACT.items():
+        ep = api["/" + name]
+        got = [p["parameter_name"] for p in ep["parameters"]]
+        assert got[: len(params)] == params, name
+        for extra in ep["parameters"][len(params) :]:  # added ones are optional
+            assert extra["parameter_has_default"], (name, extra["parameter_name"])
+        assert len(ep["returns"]) == n_out, name
+    seg = {p["parameter_name"]: p for p in api["/medical_segment"]["parameters"]}
+    assert seg["scope"]["parameter_default"] == "this slice"
+    assert seg["allow_mismatch"]["parameter_default"] is False
+
+
+def test_one_backend_label_set_in_all_tabs(demo):
+    from medseg.app.backends import DEFAULT_BACKEND, backend_choices
+
+    radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Back-end"]
+    assert len(radios) == 4
+    for r in radios:
+        assert [c[1] for c in r.choices] == backend_choices() and r.value == DEFAULT_BACKEND
+
+
+def test_soft_errors_become_a_status_line_not_a_badge():
+    status = gr.Markdown()
+
+    @ui.soft("Loading the scan", status)
+    def bad():
+        raise AppError("slice 9 is out of range")
+
+    @ui.soft("Loading the scan", status)
+    def broken():
+        raise RuntimeError("/tmp/secret/Doe_John.dcm")
+
+    assert bad() == {status: "❌ slice 9 is out of range"}
+    msg = broken()[status]
+    assert "failed unexpectedly (RuntimeError)" in msg and "Doe" not in msg
+
+    @ui.soft("Video", status)
+    def gen():
+        yield {status: "working"}
+        raise AppError("bad frame size")
+
+    assert list(gen()) == [{status: "working"}, {status: "❌ bad frame size"}]

@@ -81,6 +81,8 @@ def _requests(corpus, tmp_path):
             80,
             "unet_medical",
             "this slice",
+            "ONNX Runtime",
+            True,  # allow_mismatch: a CT series through the MR model (load, not models)
             api_name="/medical_segment",
             timeout=240,
         ),

@@ -111,6 +111,8 @@ def app_phi_run(app_server, corpus, tmp_path_factory):
         400,
         "unet_medical",
         "whole volume",
+        "ONNX Runtime",
+        True,  # allow_mismatch: CT probes through the MR model (about names, not models)
         api_name="/medical_segment",
         timeout=180,
     )
