@@ -1,25 +1,23 @@
 """Plain-Python helpers shared by the app's tabs (no gradio import here).
 
 * :class:`AppError`: a message for the user; the Gradio wiring shows it as ``gr.Error``.
-* :func:`require`: import a sibling ``medseg`` module, or say clearly that it is not built yet.
 * :func:`get_predictor`: one cached :class:`~medseg.engine.predictor.Predictor` per
   (model, backend, weights state), so a 256² round trip does not rebuild a model.
-* upload handling: file-type detection, safe zip extraction into a private temp dir,
-  image-size limits checked from headers before any pixel is decoded.
+* uploads: what Gradio hands over, as paths in private per-request folders. What a file is,
+  zip safety and size limits come from :mod:`medseg.io` (``kinds``, ``inputs``, ``limits``),
+  the input layer the command line and the DICOM node use too; this module only turns its
+  errors into messages that name the upload by a safe name.
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import os
 import re
 import shutil
-import stat
 import tempfile
 import threading
-import zipfile
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,52 +25,26 @@ from typing import Any
 
 import numpy as np
 
+from ..io import MedsegIOError
+from ..io.inputs import extract_zip as _io_extract_zip
+from ..io.kinds import VIDEO_SUFFIXES, accepted_inputs
+from ..io.kinds import file_kind as _io_file_kind
+
 log = logging.getLogger("medseg.app")
 
 #: largest image (pixels) accepted for a 2-D upload; larger ones are refused, not decoded.
 MAX_IMAGE_PIXELS = 40_000_000
-#: largest volume (voxels) accepted.
-MAX_VOLUME_VOXELS = 200_000_000
-#: zip extraction limits (zip bombs).
-MAX_ZIP_MEMBERS = 5000
-MAX_ZIP_BYTES = 2 << 30
+#: largest volume accepted (bytes of its float32 array), checked from the headers;
+#: ``medseg app --max-volume-gb`` sets it.
+MAX_VOLUME_BYTES = 1 << 30
 #: display / inference cap for photos: the long side is scaled down to this.
 MAX_PHOTO_SIDE = 1024
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-NIFTI_EXTS = (".nii", ".nii.gz")
-VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v")
-BACKENDS = {"PyTorch": "torch", "ONNX Runtime": "onnxruntime"}
+#: video file suffixes the Video tab accepts (the one list lives in medseg.io.kinds)
+VIDEO_EXTS = VIDEO_SUFFIXES
 
 
 class AppError(ValueError):
     """An error caused by the user's input (or a missing optional part); shown verbatim."""
-
-
-def require(module: str, what: str, issue: int | None = None) -> Any:
-    """Import ``module`` or raise :class:`AppError` saying ``what`` is not available yet.
-
-    Only a missing module (or a missing name inside it) is turned into the friendly error;
-    other import failures propagate so real bugs stay visible.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        missing = getattr(e, "name", None) or ""
-        if missing and not module.startswith(missing) and not missing.startswith("medseg"):
-            raise
-        where = f" (medseg issue {issue})" if issue else ""
-        raise AppError(f"{what} is not available yet in this build{where}.") from None
-
-
-def require_attr(module: str, name: str, what: str, issue: int | None = None) -> Any:
-    """``getattr(require(module), name)`` with the same friendly error when absent."""
-    mod = require(module, what, issue)
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        where = f" (medseg issue {issue})" if issue else ""
-        raise AppError(f"{what} is not available yet in this build{where}.") from None
 
 
 # --------------------------------------------------------------------------- predictors
@@ -111,30 +83,29 @@ def default_model(task: str, preferred: str) -> str:
     return trained[0] if trained else names[0]
 
 
-def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:
+def get_predictor(name: str, backend: str = "onnxruntime") -> tuple[Any, bool]:
     """A cached predictor for ``(name, backend)`` and whether it uses trained weights.
 
-    The cache key includes the weights state, so weights that land while the server runs
-    are picked up by the next request.
+    ``backend`` is a back-end id or label (:data:`medseg.engine.backends.BACKENDS`). The cache
+    key includes the weights state, so weights that land while the server runs are picked up
+    by the next request.
     """
+    from ..engine.backends import resolve_backend
+    from ..engine.predictor import Predictor
     from ..models import list_models
 
     if name not in list_models():
         raise AppError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
-    backend = BACKENDS.get(backend, backend)
-    if backend not in BACKENDS.values():
-        raise AppError(f"unknown backend {backend!r}; choose PyTorch or ONNX Runtime")
+    try:
+        backend = resolve_backend(backend)
+    except ValueError as e:
+        raise AppError(str(e)) from None
     pretrained = model_is_trained(name)
     key = (name, backend, pretrained)
     with _PRED_LOCK:
         if key not in _PREDICTORS:
-            predictor_cls = require_attr(
-                "medseg.engine.predictor", "Predictor", "The inference engine", 7
-            )
-            if backend == "onnxruntime":
-                require("onnxruntime", "ONNX Runtime")
             log.info("building predictor %s (%s, pretrained=%s)", name, backend, pretrained)
-            _PREDICTORS[key] = predictor_cls.from_name(name, pretrained=pretrained, backend=backend)
+            _PREDICTORS[key] = Predictor.from_name(name, pretrained=pretrained, backend=backend)
         return _PREDICTORS[key], pretrained
 
 
@@ -207,63 +178,23 @@ def as_paths(files: Any) -> list[Path]:
 
 
 def file_kind(path: Path) -> str:
-    """``"dicom" | "nifti" | "image" | "zip" | "video"`` from the name and the first bytes."""
-    name = path.name.lower()
-    if name.endswith(NIFTI_EXTS):
-        return "nifti"
-    with open(path, "rb") as f:
-        head = f.read(132)
-    if len(head) == 132 and head[128:132] == b"DICM":
-        return "dicom"
-    if name.endswith(".zip") or head[:4] == b"PK\x03\x04":
-        return "zip"
-    if name.endswith(IMAGE_EXTS):
-        return "image"
-    if name.endswith(VIDEO_EXTS):
-        return "video"
-    if name.endswith((".dcm", ".dicom", ".ima")) or "." not in name:
-        return "dicom"  # pre-amble-less DICOM; the reader decides and reports clearly
-    raise AppError(
-        f"unsupported file type: {safe_name(path.name)}; accepted: DICOM (.dcm or no "
-        "extension, several files, or a .zip of a series), NIfTI (.nii, .nii.gz), "
-        "PNG/JPEG/TIFF images"
-    )
+    """``"dicom" | "nifti" | "image" | "zip" | "video"`` (see :func:`medseg.io.kinds.file_kind`);
+    an unsupported file is an :class:`AppError` naming it by a safe name."""
+    kind = _io_file_kind(path)
+    if kind == "unknown":
+        raise AppError(
+            f"unsupported file type: {safe_name(Path(path).name)}; accepted: {accepted_inputs()}"
+        )
+    return kind
 
 
 def extract_zip(path: Path) -> list[Path]:
-    """Extract a zip into a private temp dir, refusing traversal, links and zip bombs.
-
-    Member names are flattened to sanitised base names (an index keeps them unique), so
-    nothing can be written outside the temp dir whatever the archive says.
-    """
+    """Extract an uploaded zip into a private temp folder (:func:`medseg.io.inputs.extract_zip`:
+    no traversal, no links, member and size caps)."""
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise AppError(f"{safe_name(path.name)} is not a readable zip archive ({e})") from None
-    out_dir = temp_dir("zip-")
-    out: list[Path] = []
-    total = 0
-    with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise AppError(f"zip holds {len(members)} files; at most {MAX_ZIP_MEMBERS} accepted")
-        for i, m in enumerate(members):
-            mode = m.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                continue  # never follow links from an archive
-            base = safe_name(m.filename)
-            if base.startswith("__MACOSX") or base in ("DS_Store", ".DS_Store"):
-                continue
-            total += m.file_size
-            if total > MAX_ZIP_BYTES:
-                raise AppError("zip expands to more than 2 GiB; upload a smaller series")
-            dest = out_dir / f"{i:05d}_{base}"
-            with zf.open(m) as src, open(dest, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            out.append(dest)
-    if not out:
-        raise AppError(f"zip {safe_name(path.name)} holds no files")
-    return out
+        return _io_extract_zip(path, temp_dir("zip-"))
+    except MedsegIOError as e:
+        raise AppError(f"{safe_name(Path(path).name)}: {e.problem}") from None
 
 
 def expand_uploads(files: Any) -> list[Path]:

@@ -17,15 +17,22 @@ from typing import Any
 
 import numpy as np
 
+from ..io import (
+    MedsegIOError,
+    Volume,
+    extract_slice,
+    read_dataset,
+    read_dicom_seg,
+    to_canonical,
+)
+from ..io.inputs import Case, cases_from_files, load_case
+from . import common
 from .common import (
-    MAX_VOLUME_VOXELS,
     AppError,
     as_paths,
-    check_image_header,
     expand_uploads,
     extract_zip,
     file_kind,
-    require,
     safe_name,
 )
 
@@ -52,126 +59,114 @@ _CACHE: OrderedDict[tuple, Scan] = OrderedDict()
 #: memory the cache of loaded scans may hold (slider moves reuse them)
 CACHE_BYTES = 1 << 30
 _CACHE_LOCK = threading.Lock()
+_CASES: OrderedDict[tuple, tuple[list[Case], int]] = OrderedDict()
 
 
-def io_module():
-    return require("medseg.io", "Medical image reading (medseg.io)", 5)
+def _key(files: Any) -> tuple:
+    raw = as_paths(files)
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in raw)
 
 
-def io_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from ..io import MedsegIOError  # type: ignore[attr-defined]
+def upload_cases(files: Any) -> tuple[list[Case], int]:
+    """The cases of an upload (:mod:`medseg.io.inputs`) and how many stray files were left out.
 
-        return (MedsegIOError,)
-    except ImportError:
-        return ()
+    Zips are extracted once per upload (cached by the uploaded files); inside a zip that holds
+    a DICOM series, files of other kinds (a README, thumbnails) are left out and counted —
+    only their number is ever shown, as a file name can carry a patient's name. Files uploaded
+    one by one are taken as given: a wrong one is an error. DICOM files are grouped by series.
 
-
-def _precheck(paths: list[Path], kind: str) -> None:
-    # Refuse huge inputs from their headers, before any pixel data is decoded.
-    if kind == "image":
-        for p in paths:
-            check_image_header(p)
-    elif kind == "nifti":
-        import nibabel as nib
-
-        try:
-            shape = nib.load(str(paths[0])).shape
-        except Exception as e:
-            raise AppError(
-                f"{safe_name(paths[0].name)} is not a readable NIfTI file ({e})"
-            ) from None
-        if int(np.prod(shape)) > MAX_VOLUME_VOXELS:
-            raise AppError(f"volume of shape {shape} is too large for the web app")
-    elif kind == "dicom":
-        import pydicom
-
-        voxels = 0
-        for p in paths:
-            try:
-                ds = pydicom.dcmread(p, stop_before_pixels=True, force=True)
-                voxels += (
-                    int(ds.get("Rows", 0))
-                    * int(ds.get("Columns", 0))
-                    * int(ds.get("NumberOfFrames", 1) or 1)
-                )
-            except Exception:
-                continue  # the reader gives the precise error for unreadable files
-        if voxels > MAX_VOLUME_VOXELS:
-            raise AppError("DICOM series is too large for the web app; use `medseg predict`")
-
-
-def _classify(raw: list[Path]) -> tuple[list[tuple[Path, str]], int]:
-    """``(path, kind)`` of each uploaded file (zips expanded), without the stray files of a
-    zipped DICOM series, and how many of those were left out.
-
-    Zipped series folders often carry a README, a DICOMDIR viewer's files or thumbnails next
-    to the slices. When a zip holds DICOM files, its members of any other (or unknown) kind
-    are left out and counted; only their number is reported, as a file name can carry a
-    patient's name. Files uploaded one by one are taken as given: a wrong one is an error.
-    Each file's header is read once.
+    Raises:
+        AppError: nothing uploaded, or an unsupported / unreadable file (named safely).
     """
-    out: list[tuple[Path, str]] = []
-    skipped = 0
+    raw = as_paths(files)
+    if not raw:
+        raise AppError("no file uploaded: choose a file (or click an example) first")
+    key = _key(raw)
+    with _CACHE_LOCK:
+        if key in _CASES:
+            _CASES.move_to_end(key)
+            return _CASES[key]
+    notes = {"skipped_files": 0}
+    loose: list[Path] = []
+    cases: list[Case] = []
     for p in raw:
-        kind = file_kind(p)
-        if kind != "zip":
-            out.append((p, kind))
-            continue
-        members = []
-        for m in extract_zip(p):
-            try:
-                members.append((m, file_kind(m)))
-            except AppError:
-                members.append((m, None))
-        keep = [(m, k) for m, k in members if k == "dicom"]
-        if keep:
-            skipped += len(members) - len(keep)
-            out.extend(keep)
-        else:  # no series inside: an unsupported member raises its precise error here
-            out.extend((m, k if k is not None else file_kind(m)) for m, k in members)
-    return out, skipped
+        if file_kind(p) == "zip":
+            cases.extend(cases_from_files(extract_zip(p), skip_strays=True, notes=notes))
+        else:
+            loose.append(p)
+    if loose:
+        cases.extend(cases_from_files(loose))
+    bad = [c for c in cases if c.kind == "invalid"]
+    if bad:
+        c = bad[0]
+        if "video" in c.problem:
+            raise AppError("this is a video; use the Video tab")
+        raise AppError(f"{safe_name(Path(c.source).name)}: {clean_message(c.problem, raw)}")
+    if not cases:
+        raise AppError("the upload holds no scan or image")
+    out = (cases, int(notes.get("skipped_files", 0)))
+    with _CACHE_LOCK:
+        _CASES[key] = out
+        while len(_CASES) > 8:
+            _CASES.popitem(last=False)
+    return out
+
+
+def dicom_series(files: Any) -> list[Case]:
+    """The DICOM series of an upload, largest first (for the series picker)."""
+    cases, _ = upload_cases(files)
+    series = [c for c in cases if c.kind == "dicom"]
+    return sorted(series, key=lambda c: (-int(c.info.get("n_frames") or 0), c.case_id))
 
 
 def load_scan(files: Any) -> Scan:
     """Read uploaded DICOM file(s) / zip, NIfTI or a 2-D image into a :class:`Scan`.
 
     Loads are cached per set of uploaded files (zips included, keyed before they are
-    extracted), so moving the slider does not re-read or re-extract them.
+    extracted), so moving the slider does not re-read or re-extract them. Size limits are
+    checked from the headers before any pixel is decoded (:mod:`medseg.io.limits`).
+
+    Raises:
+        AppError: several series (pick one: :func:`dicom_series`), mixed kinds, several files
+            where one is expected, or anything the reader refuses (said without paths).
     """
     raw = as_paths(files)
     if not raw:
         raise AppError("no file uploaded: choose a file (or click an example) first")
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in raw)
+    key = _key(raw)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    classified, skipped = _classify(raw)
-    paths = [p for p, _ in classified]
-    kinds = {k for _, k in classified}
+    cases, skipped = upload_cases(raw)
+    kinds = {c.kind for c in cases}
     if len(kinds) > 1:
         raise AppError(
             "mixed file types uploaded (" + ", ".join(sorted(kinds)) + "); upload one scan: "
             "DICOM files of one series, one NIfTI file, or one image"
         )
     kind = kinds.pop()
-    if kind == "video":
-        raise AppError("this is a video; use the Video tab")
-    if kind in ("nifti", "image") and len(paths) > 1:
-        raise AppError(f"upload one {kind} file at a time (got {len(paths)})")
-    _precheck(paths, kind)
-    io = io_module()
-    arg: Any = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
+    if len(cases) > 1:
+        if kind == "dicom":
+            listing = "; ".join(c.label for c in dicom_series(raw))
+            raise AppError(
+                f"this upload holds {len(cases)} DICOM series ({listing}): choose one with the "
+                "series picker, or upload one series"
+            )
+        raise AppError(f"upload one {kind} file at a time (got {len(cases)})")
+    case = cases[0]
     try:
-        volume = image_volume(io.load_image(arg)) if kind == "image" else io.load_volume(arg)
-    except io_errors() + (ValueError, FileNotFoundError, IndexError) as e:
-        raise AppError(clean_message(str(e), paths)) from None
-    canon = io.to_canonical(volume)
+        data = load_case(
+            case, max_bytes=common.MAX_VOLUME_BYTES, max_pixels=common.MAX_IMAGE_PIXELS
+        )
+    except (MedsegIOError, ValueError, FileNotFoundError, IndexError) as e:
+        raise AppError(clean_message(str(e), raw)) from None
+    volume = image_volume(data) if kind == "image" else data
+    canon = to_canonical(volume)
     scan = Scan(
         volume=volume,
         kind=kind,
-        n_files=len(paths),
+        n_files=len(case.files) or 1,
         n_skipped=skipped,
         canonical_shape=tuple(int(n) for n in canon.array.shape),
         canonical_spacing=tuple(float(x) for x in canon.spacing),
@@ -193,13 +188,12 @@ def image_volume(image: np.ndarray) -> Any:
     :func:`~medseg.io.extract_slice` shows it exactly as the file does. Pixel spacing is
     unknown for image files: 1 mm is assumed and said so in the scan info.
     """
-    io = io_module()
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3:
         img = img[..., :3].mean(axis=2)
     arr = np.ascontiguousarray(img.T[..., None])
     meta = {"source": "image", "spacing_note": "image files carry no spacing: 1 mm assumed"}
-    return io.Volume(
+    return Volume(
         array=arr, affine=np.diag([-1.0, -1.0, 1.0, 1.0]), spacing=(1.0, 1.0, 1.0), meta=meta
     )
 
@@ -232,7 +226,7 @@ def get_slice(scan: Scan, index: int, plane: str) -> np.ndarray:
     n = n_slices(scan, plane)
     if not 0 <= int(index) < n:
         raise AppError(f"slice {index} is out of range; the {plane} plane has slices 0..{n - 1}")
-    sl = io_module().extract_slice(scan.volume, int(index), plane)
+    sl = extract_slice(scan.volume, int(index), plane)
     return np.asarray(sl, dtype=np.float32)
 
 
@@ -242,7 +236,7 @@ def slice_indices(scan: Scan, index: int, plane: str) -> np.ndarray:
     arr = np.asarray(scan.volume.array)
     idx = np.arange(arr.size, dtype=np.int64).reshape(arr.shape)
     vol = dataclasses.replace(scan.volume, array=idx)
-    return np.asarray(io_module().extract_slice(vol, int(index), plane)).astype(np.int64)
+    return np.asarray(extract_slice(vol, int(index), plane)).astype(np.int64)
 
 
 def pixel_spacing(scan: Scan, plane: str) -> tuple[float, float]:
@@ -300,20 +294,16 @@ def load_ground_truth(gt_files: Any, scan: Scan) -> np.ndarray | None:
     """
     paths = expand_uploads(gt_files)
     if len(paths) == 1 and file_kind(paths[0]) == "dicom":
-        import pydicom
-
         try:
-            modality = pydicom.dcmread(paths[0], stop_before_pixels=True, force=True).get(
-                "Modality"
-            )
-        except Exception:
+            modality = read_dataset(paths[0], stop_before_pixels=True).get("Modality")
+        except MedsegIOError:
             modality = None
         if modality == "SEG":
             if scan.kind != "dicom":
                 raise AppError("a DICOM SEG ground truth needs the DICOM series it segments")
             try:
-                return np.asarray(io_module().read_dicom_seg(str(paths[0]), scan.volume))
-            except io_errors() + (ValueError,) as e:
+                return np.asarray(read_dicom_seg(str(paths[0]), scan.volume))
+            except (MedsegIOError, ValueError) as e:
                 raise AppError(clean_message(str(e), paths)) from None
     gt = load_scan(gt_files)
     same = tuple(np.shape(gt.volume.array)) == tuple(np.shape(scan.volume.array))

@@ -186,6 +186,14 @@ def main(args: argparse.Namespace) -> int:
             + ("" if kwargs["auth"] else " and it has no --auth"),
             file=sys.stderr,
         )
+    max_gb = getattr(args, "max_volume_gb", None)
+    if max_gb is not None:
+        if not max_gb > 0:
+            print(f"error: --max-volume-gb must be positive, got {max_gb}", file=sys.stderr)
+            return 2
+        from . import common
+
+        common.MAX_VOLUME_BYTES = int(max_gb * (1 << 30))
     demo = configure_queue(build_app(), args.concurrency, args.queue_size)
     import gradio as gr
 

@@ -43,6 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="largest accepted upload, e.g. 200mb, 1gb (default 500mb)",
     )
     p.add_argument(
+        "--max-volume-gb",
+        type=float,
+        default=1.0,
+        help="largest scan accepted, in GiB of float32 voxels, checked from the file headers "
+        "before any voxel is read",
+    )
+    p.add_argument(
         "--concurrency",
         type=int,
         default=1,

@@ -53,7 +53,9 @@ def load_image(
             w, h = im.size
             if w * h > max_pixels:
                 raise MedsegIOError(
-                    path, f"image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels"
+                    path,
+                    f"image of {w}×{h} pixels ({w * h / 1e6:.1f} megapixels) is over the limit "
+                    f"of {max_pixels / 1e6:g} megapixels",
                 )
             if im.format not in {"PNG", "JPEG", "TIFF", "BMP", "MPO"}:
                 raise MedsegIOError(

@@ -348,8 +348,8 @@ def extract_zip(
     path: PathLike,
     dest: PathLike,
     *,
-    max_members: int = MAX_ZIP_MEMBERS,
-    max_bytes: int = MAX_ZIP_BYTES,
+    max_members: int | None = None,
+    max_bytes: int | None = None,
 ) -> list[Path]:
     """Extract a zip into ``dest``, refusing traversal, links and zip bombs.
 
@@ -357,12 +357,19 @@ def extract_zip(
     nothing can be written outside ``dest`` whatever the archive says; sizes are counted
     while decompressing, not taken from the (forgeable) directory.
 
+    Args:
+        path: the zip.
+        dest: the folder to extract into (created).
+        max_members, max_bytes: caps (default :data:`MAX_ZIP_MEMBERS`, :data:`MAX_ZIP_BYTES`).
+
     Returns:
         The extracted files, in archive order (macOS resource forks and links left out).
 
     Raises:
         MedsegIOError: not a zip, too many members, or more than ``max_bytes`` unpacked.
     """
+    max_members = MAX_ZIP_MEMBERS if max_members is None else int(max_members)
+    max_bytes = MAX_ZIP_BYTES if max_bytes is None else int(max_bytes)
     path = Path(path)
     try:
         zf = zipfile.ZipFile(path)

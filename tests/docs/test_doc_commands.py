@@ -54,7 +54,9 @@ DOCS = [
     *sorted((ROOT / "medseg" / "models" / "weights").glob("*.md")),
 ]
 RUN_LANGS = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python"}
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```", re.S | re.M
+)
 _DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<what>.*?)\s*-->")
 LINKS = ("configs", "scripts", "examples", "app.py", "run.sh", "test.sh", "pyproject.toml")
 
@@ -83,9 +85,7 @@ def collect() -> list[Block]:
             before = text[: m.start()].rstrip().splitlines()
             d = _DIRECTIVE.search(before[-1]) if before else None
             line = text[: m.start()].count("\n") + 1
-            body = "\n".join(
-                ln[len(m.group("indent")) :] for ln in m.group("body").splitlines()
-            )
+            body = "\n".join(ln[len(m.group("indent")) :] for ln in m.group("body").splitlines())
             blocks.append(Block(doc, line, lang, body, d.group("what") if d else ""))
     return blocks
 

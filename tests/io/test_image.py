@@ -98,7 +98,7 @@ def test_decompression_bomb_refused(tmp_path):
 def test_size_limit_is_configurable(tmp_path):
     p = str(tmp_path / "small.png")
     cv2.imwrite(p, np.zeros((20, 20), np.uint8))
-    with pytest.raises(MedsegIOError, match="exceeds the limit of 100 pixels"):
+    with pytest.raises(MedsegIOError, match=r"20×20 pixels .* over the limit of 0.0001 megapixels"):
         load_image(p, max_pixels=100)
 
 
