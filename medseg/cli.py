@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "video": "video",
     "app": "app",
+    "listen": "listen",
 }
 
 

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",  # none with --dicomweb (PACS block below)
         metavar="INPUT",
         help="DICOM file or folder (one case per series), NIfTI file, image file, zip, or a "
         "folder of them",
@@ -102,6 +102,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "before reading (default: MEDSEG_MAX_VOLUME_GB or 4)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    # --- PACS (issue 16): a study on a DICOMweb server instead of INPUT files -------------
+    from ..pacs.dicomweb import add_dicomweb_arguments
+
+    add_dicomweb_arguments(p)
+    # --- end PACS ---------------------------------------------------------------------
 
 
 def build_predictor(args: argparse.Namespace):
@@ -127,6 +132,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_volume_gb is not None and not args.max_volume_gb > 0:
         raise ValueError(f"--max-volume-gb must be positive, got {args.max_volume_gb}")
+    # --- PACS (issue 16) ---
+    from ..pacs.dicomweb import check_dicomweb_arguments, run_dicomweb
+
+    check_dicomweb_arguments(args)
+    if args.dicomweb:
+        return run_dicomweb(args, build_predictor(args))
+    # --- end PACS ---
     pred = build_predictor(args)
     rows = run_batch(
         args.inputs,

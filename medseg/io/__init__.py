@@ -20,6 +20,7 @@ import os
 from collections.abc import Sequence
 
 from .dicom import read_dataset
+from .dicom_write import write_dicom_series
 from .errors import MedsegIOError
 from .image import is_image_file, load_image
 from .kinds import has_dicom_magic
@@ -126,4 +127,5 @@ __all__ = [
     "save_nifti",
     "to_canonical",
     "write_dicom_seg",
+    "write_dicom_series",
 ]

@@ -2,9 +2,23 @@
 
 The SEG references its source series (patient, study and frame of reference are copied from
 the source images, as the standard requires so that PACS and viewers file it with the scan)
-and holds one binary segment per label, one frame per source slice and segment. Nothing else
-identifying is carried over: institution, station and device serial of the source scanner
-are removed from the contributing-equipment record highdicom adds.
+and holds one segment per label, one frame per source slice and segment, each frame on its
+source slice's plane (same ImagePositionPatient, shared ImageOrientationPatient) and derived
+from it (DerivationImageSequence). Nothing else identifying is carried over: institution,
+station and device serial of the source scanner are removed from the contributing-equipment
+record highdicom adds.
+
+Encoding (PS3.3 C.8.20.2, Segmentation Image Module): by default FRACTIONAL, OCCUPANCY,
+8 bits per pixel, MaximumFractionalValue 255, every pixel 0 or 255 (the mask is hard: a
+pixel is wholly inside a segment or wholly outside). BINARY (1 bit per pixel) is 8x smaller
+but its frames are bit-packed back to back (PS3.5 8.1.1): when Rows x Columns is not a
+multiple of 8, frames after the first start inside a byte and the Pixel Data has a pad
+byte. Both are legal, and both broke real software here: OHIF 3.13 (dcmjs) rejected the
+pad byte and Orthanc 1.10 refuses per-frame retrieval of 1-bit frames unless Columns is a
+multiple of 8, so a BINARY SEG of a 181-column series never showed. 8-bit frames start on
+byte boundaries for any image size, and OHIF reads a FRACTIONAL SEG whose values are all 0
+or MaximumFractionalValue exactly like a binary one. ``segmentation_type="binary"`` is
+still available where size matters more than those viewers.
 """
 
 from __future__ import annotations
@@ -69,6 +83,7 @@ def write_dicom_seg(
     series_description: str = "medseg segmentation",
     series_number: int = 900,
     omit_empty_frames: bool = False,
+    segmentation_type: str = "fractional",
 ) -> str:
     """Write a label mask as a DICOM SEG aligned with the volume's source slices.
 
@@ -84,6 +99,9 @@ def write_dicom_seg(
             (version defaults to the medseg version).
         series_description, series_number: of the new SEG series.
         omit_empty_frames: drop frames without any segment pixel (smaller file).
+        segmentation_type: ``"fractional"`` (default: 8-bit OCCUPANCY frames holding 0 or
+            255, displayed by OHIF and served frame by frame by Orthanc for any image size;
+            see the module docstring) or ``"binary"`` (1 bit per pixel, 8x smaller).
 
     Returns:
         The path written. Read it back with ``highdicom.seg.segread(path)``.
@@ -93,6 +111,9 @@ def write_dicom_seg(
 
     import medseg
 
+    seg_type = str(segmentation_type).lower()
+    if seg_type not in ("fractional", "binary"):
+        raise ValueError(f"segmentation_type must be 'fractional' or 'binary', got {seg_type!r}")
     if not volume.source_files:
         raise MedsegIOError(
             None, "the volume has no source DICOM files (NIfTI, resampled or reoriented?)"
@@ -140,7 +161,10 @@ def write_dicom_seg(
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=frames if frames.shape[0] > 1 else frames[0],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segmentation_type=hd.seg.SegmentationTypeValues(seg_type.upper()),
+        # A hard mask: each pixel is wholly inside (255) or outside (0) a segment.
+        fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY,
+        max_fractional_value=255,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
         series_number=series_number,

@@ -1,0 +1,175 @@
+"""``medseg listen``: a DICOM node that segments each series it receives and sends back the SEG."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+HELP = "DICOM listener (C-STORE SCP): segment each received series, C-STORE the DICOM SEG back"
+
+
+def _default_state_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "medseg", "listen")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.add_argument("--aet", default="MEDSEG", help="our AE title")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (0.0.0.0 for every interface; medical data: open it "
+        "deliberately)",
+    )
+    p.add_argument("--port", type=int, default=11112, help="DICOM port to listen on")
+    p.add_argument("--model", default="unet_medical", help="registered model")
+    p.add_argument("--weights", default=None, help="checkpoint instead of the shipped weights")
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
+        help="inference back-end",
+    )
+    p.add_argument(
+        "--send-to",
+        metavar="AET@HOST:PORT",
+        default=None,
+        help="where each SEG is C-STOREd (e.g. ORTHANC@127.0.0.1:4242); without it SEGs stay "
+        "in the state folder",
+    )
+    p.add_argument(
+        "--stable-seconds",
+        type=float,
+        default=10.0,
+        help="a series runs once no instance of it arrived for this long",
+    )
+    p.add_argument("--workers", type=int, default=1, help="series segmented in parallel")
+    p.add_argument(
+        "--state-dir",
+        default=_default_state_dir(),
+        help="on-disk queue, SEGs, log and report (survives restarts)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="answer a re-sent series again even if it was already answered with this model",
+    )
+    p.add_argument(
+        "--calling-aet",
+        action="append",
+        default=None,
+        metavar="AET",
+        help="accept associations only from these AE titles (repeatable; default: any)",
+    )
+    p.add_argument(
+        "--keep-inputs",
+        action="store_true",
+        help="keep received instances after their job (default: deleted; the sender has them)",
+    )
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print the state folder's report (jobs, undelivered SEGs) and exit",
+    )
+
+
+def _model_key(model: str, weights: str | None) -> str:
+    if not weights:
+        return model
+    import hashlib
+
+    h = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:8]
+    return f"{model}+{h}"
+
+
+def _print_status(state_dir: Path) -> int:
+    import json
+
+    path = state_dir / "report.json"
+    if not path.is_file():
+        print(f"no report in {state_dir} (the listener has not run there)", file=sys.stderr)
+        return 1
+    rep = json.loads(path.read_text())
+    print(json.dumps(rep["summary"]))
+    for r in rep.get("undelivered", []):
+        print(
+            f"NOT DELIVERED: series {r['series']} job {r['id']}: {r['delivery_error']}; SEG {r['seg']}"
+        )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pacs.common import RemoteAE, setup_logging
+    from ..pacs.jobs import StateBusy, StateDir
+
+    state_dir = Path(args.state_dir)
+    if args.status:
+        return _print_status(state_dir)
+    send_to = RemoteAE.parse(args.send_to) if args.send_to else None
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be 1..65535, got {args.port}")
+    if args.stable_seconds < 0:
+        raise ValueError("--stable-seconds must be >= 0")
+    state = StateDir(
+        state_dir,
+        _model_key(args.model, args.weights),
+        stable_seconds=args.stable_seconds,
+        force=args.force,
+    )
+    try:
+        state.acquire()
+    except StateBusy as e:
+        print(f"medseg listen: error: {e}", file=sys.stderr)
+        return 2
+    log = setup_logging("medseg.listen", state_dir / "listener.log")
+
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):
+        # Installed explicitly: a background job of a non-interactive shell starts with
+        # SIGINT ignored, and SIGTERM's default would skip the clean stop.
+        stop["signal"] = signum
+        listener.stop_event.set()
+
+    from ..engine.predictor import Predictor
+    from ..pacs.listener import Listener, ListenerConfig
+
+    if args.weights:
+        predictor = Predictor.from_checkpoint(args.model, args.weights, backend=args.backend)
+    else:
+        predictor = Predictor.from_name(args.model, pretrained=True, backend=args.backend)
+    cfg = ListenerConfig(
+        aet=args.aet,
+        host=args.host,
+        port=args.port,
+        send_to=send_to,
+        stable_seconds=args.stable_seconds,
+        workers=args.workers,
+        keep_inputs=args.keep_inputs,
+        calling_aets=tuple(args.calling_aet or ()),
+    )
+    listener = Listener(cfg, state, predictor, log)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        listener.start()
+    except OSError as e:
+        log.error(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+        state.release()
+        return 2
+    try:
+        listener.serve_forever()
+    finally:
+        name = signal.Signals(stop["signal"]).name if stop["signal"] else "stop"
+        log.info(f"{name}: stopping (jobs not finished resume at the next start)")
+        listener.stop()
+        counts = state.counts()
+        log.info(f"stopped: {counts}")
+        state.release()
+    return 0
