@@ -105,6 +105,9 @@ def make_client(url: str, auth: DicomwebAuth | None = None, *, timeout: float = 
     elif auth.user:
         session.auth = requests.auth.HTTPBasicAuth(auth.user, auth.password or "")
     client = DICOMwebClient(clean.rstrip("/"), session=session, headers=headers, timeout=timeout)
+    # dicomweb-client retries every failed request itself (5 tries, up to 30 s of waiting on
+    # a dead server, silently); medseg retries STOW-RS with its own visible back-off instead.
+    client.set_http_retry_params(retry=False)
     red = auth.redactor()
     red.add(url_password)
     return client, clean, red
@@ -449,8 +452,12 @@ def run_dicomweb(args, predictor) -> int:
     """``medseg predict --dicomweb``: run, print a summary, exit 0 only if all went through."""
     import sys
 
+    import logging
+
     auth = DicomwebAuth.resolve(args.dicomweb_user, args.dicomweb_password, args.dicomweb_token)
     red = auth.redactor()
+    # dicomweb-client logs request headers (the Authorization header too) at DEBUG level.
+    logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
 
     def log(msg: str) -> None:
         if not args.quiet:

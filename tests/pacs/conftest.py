@@ -1,0 +1,105 @@
+"""Fixtures for the PACS tests: a real Orthanc, real MR series built from a real head.
+
+* ``orthanc_factory(**config)`` starts Debian's Orthanc (+ DICOMweb plugin) as a plain child
+  process with a temporary JSON configuration on free loopback ports, waits for ``/system``
+  and stops it by its own pid at the end of the test (:class:`medseg.pacs.orthanc.Orthanc`).
+  Tests skip with a visible reason only when the ``orthanc`` binary or the DICOMweb plugin
+  is not installed (``scripts/setup.sh`` installs both).
+* ``head_series`` / ``crop_series`` / ``burst_series``: Colin27 (``ch2.nii.gz``,
+  mricron-data; held out of training, fine as an input here) written as MR series, one
+  instance per slice, with real geometry and planted identifiers (``PHI`` in
+  pacs_helpers.py) so logs can be searched for leaks.
+* ``listener_factory(...)``: ``medseg listen`` as a subprocess, stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pacs_helpers import CH2, ListenerProc, crop_volume, write_series
+
+
+def _require_orthanc():
+    from medseg.pacs.orthanc import find_orthanc, find_plugin
+
+    if find_orthanc() is None:
+        pytest.skip("Debian 'orthanc' is not installed (scripts/setup.sh installs it)")
+    if find_plugin("libOrthancDicomWeb") is None:
+        pytest.skip("Debian 'orthanc-dicomweb' is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture
+def orthanc_factory(tmp_path):
+    """``make(**orthanc_config_kw) -> Orthanc`` (started); all are stopped after the test."""
+    _require_orthanc()
+    from medseg.pacs.orthanc import Orthanc
+
+    started = []
+
+    def make(name: str = "orthanc", **kw):
+        pacs = Orthanc(tmp_path / name, **kw).start()
+        started.append(pacs)
+        return pacs
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+# ----------------------------------------------------------------------------- data
+def _volume():
+    if not CH2.is_file():
+        pytest.skip("Debian 'mricron-data' (ch2.nii.gz) is not installed")
+    from medseg.io import load_volume
+
+    return load_volume(CH2)
+
+
+@pytest.fixture(scope="session")
+def head_volume():
+    return _volume()
+
+
+@pytest.fixture(scope="session")
+def head_series(head_volume, tmp_path_factory):
+    """The whole ch2 head (181 x 217 x 181, 1 mm): 181 axial MR instances, 181 columns."""
+    return write_series(head_volume, tmp_path_factory.mktemp("head") / "ch2", description="ch2 T1")
+
+
+@pytest.fixture(scope="session")
+def crop_series(head_volume, tmp_path_factory):
+    """A mid-brain crop with an odd number of columns (141 x 171 x 12): quick to segment."""
+    vol = crop_volume(head_volume, slice(20, 161), slice(25, 196), slice(70, 82))
+    return write_series(vol, tmp_path_factory.mktemp("crop") / "crop", description="ch2 crop")
+
+
+@pytest.fixture(scope="session")
+def burst_series(head_volume, tmp_path_factory):
+    """20 small series (48 x 56 x 4 crops at different places of the head), one study."""
+    from pydicom.uid import generate_uid
+
+    root = tmp_path_factory.mktemp("burst")
+    study = generate_uid()
+    out = []
+    for i in range(20):
+        x0, y0, z0 = 40 + 4 * (i % 5), 60 + 5 * (i // 5), 60 + 3 * i
+        vol = crop_volume(head_volume, slice(x0, x0 + 48), slice(y0, y0 + 56), slice(z0, z0 + 4))
+        out.append(write_series(vol, root / f"s{i:02d}", description=f"burst {i}", study_uid=study))
+    return out
+
+
+@pytest.fixture
+def listener_factory(tmp_path):
+    """``make(state_dir, *extra_args, port=None) -> ListenerProc`` (started; stopped after)."""
+    from medseg.pacs.orthanc import free_port
+
+    running = []
+
+    def make(state_dir, *args, port: int | None = None, start: bool = True):
+        lp = ListenerProc(state_dir, port or free_port(), list(args))
+        running.append(lp)
+        return lp.start() if start else lp
+
+    yield make
+    for lp in running:
+        if lp.proc is not None and lp.proc.poll() is None:
+            lp.stop()
