@@ -450,9 +450,8 @@ def check_dicomweb_arguments(args) -> None:
 
 def run_dicomweb(args, predictor) -> int:
     """``medseg predict --dicomweb``: run, print a summary, exit 0 only if all went through."""
-    import sys
-
     import logging
+    import sys
 
     auth = DicomwebAuth.resolve(args.dicomweb_user, args.dicomweb_password, args.dicomweb_token)
     red = auth.redactor()
