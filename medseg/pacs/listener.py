@@ -69,8 +69,9 @@ def classify(raw: bytes):
         ds = pydicom.dcmread(io.BytesIO(raw), force=False)
     except Exception as e:  # noqa: BLE001 - pydicom raises many types on damaged data
         return "corrupt", None, f"cannot be parsed ({type(e).__name__})"
-    if "SeriesInstanceUID" not in ds or "SOPInstanceUID" not in ds:
-        return "corrupt", ds, "no SeriesInstanceUID or SOPInstanceUID"
+    missing = [k for k in ("SOPInstanceUID", "SeriesInstanceUID") if k not in ds]
+    if missing:
+        return "corrupt", ds, f"no {' or '.join(missing)} (damaged or incomplete dataset)"
     modality = str(ds.get("Modality", "")).upper()
     if modality in NON_IMAGE_MODALITIES or "Rows" not in ds or "PixelData" not in ds:
         kind = getattr(ds.SOPClassUID, "name", "") or modality or "object"

@@ -15,22 +15,13 @@
 from __future__ import annotations
 
 import pytest
-from pacs_helpers import CH2, ListenerProc, crop_volume, write_series
-
-
-def _require_orthanc():
-    from medseg.pacs.orthanc import find_orthanc, find_plugin
-
-    if find_orthanc() is None:
-        pytest.skip("Debian 'orthanc' is not installed (scripts/setup.sh installs it)")
-    if find_plugin("libOrthancDicomWeb") is None:
-        pytest.skip("Debian 'orthanc-dicomweb' is not installed (scripts/setup.sh installs it)")
+from pacs_helpers import CH2, ListenerProc, crop_volume, require_orthanc, write_series
 
 
 @pytest.fixture
 def orthanc_factory(tmp_path):
     """``make(**orthanc_config_kw) -> Orthanc`` (started); all are stopped after the test."""
-    _require_orthanc()
+    require_orthanc()
     from medseg.pacs.orthanc import Orthanc
 
     started = []
@@ -74,15 +65,15 @@ def crop_series(head_volume, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def burst_series(head_volume, tmp_path_factory):
-    """20 small series (48 x 56 x 4 crops at different places of the head), one study."""
+    """20 small series (4 axial slices of 161 x 197 each, at different heights), one study."""
     from pydicom.uid import generate_uid
 
     root = tmp_path_factory.mktemp("burst")
     study = generate_uid()
     out = []
     for i in range(20):
-        x0, y0, z0 = 40 + 4 * (i % 5), 60 + 5 * (i // 5), 60 + 3 * i
-        vol = crop_volume(head_volume, slice(x0, x0 + 48), slice(y0, y0 + 56), slice(z0, z0 + 4))
+        z0 = 40 + 4 * i
+        vol = crop_volume(head_volume, slice(10, 171), slice(10, 207), slice(z0, z0 + 4))
         out.append(write_series(vol, root / f"s{i:02d}", description=f"burst {i}", study_uid=study))
     return out
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CH2 = Path("/usr/share/mricron/templates/ch2.nii.gz")
@@ -36,6 +37,15 @@ PHI_NEEDLES = [
     "Zqxpacsreferrer",
     "OPIDZQXPACS3",
 ]
+
+
+def require_orthanc():
+    from medseg.pacs.orthanc import find_orthanc, find_plugin
+
+    if find_orthanc() is None:
+        pytest.skip("Debian 'orthanc' is not installed (scripts/setup.sh installs it)")
+    if find_plugin("libOrthancDicomWeb") is None:
+        pytest.skip("Debian 'orthanc-dicomweb' is not installed (scripts/setup.sh installs it)")
 
 
 def phi_found(text: str) -> list[str]:
