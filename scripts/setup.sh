@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by run.sh, test.sh and the Dockerfile.
 # Creates .venv, installs the project with its dev extras, and the Debian packages the
-# app/tests need (real sample data + chromium for the browser test). A stamp file keyed on
-# pyproject.toml makes a second run take well under 10 s.
+# app/tests need (real sample data + chromium for the browser test; Orthanc with its DICOMweb
+# plugin, dicom3tools and npm for the PACS tests). The OHIF viewer (@ohif/app, MIT) for the
+# PACS browser test is fetched once with `npm pack` into .cache/ohif/ (git-ignored). Stamp
+# files keyed on pyproject.toml and the OHIF version make a second run take well under 10 s.
 #
 # MEDSEG_SETUP=server (the Dockerfile) installs what serving the app needs and no more: the
 # sample data its examples use, the package without dev extras, no browser.
@@ -17,7 +19,8 @@ if [ "$PROFILE" = server ]; then
     APT_PKGS=(insighttoolkit5-examples opencv-doc)
     EXTRAS=""
 else
-    APT_PKGS=(chromium insighttoolkit5-examples mricron-data opencv-doc)
+    APT_PKGS=(chromium insighttoolkit5-examples mricron-data opencv-doc
+              orthanc orthanc-dicomweb dicom3tools npm)
     EXTRAS="[dev]"
 fi
 
@@ -30,7 +33,29 @@ if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -q >/dev/null
+    # policy-rc.d may refuse to start the orthanc service: fine, the tests start their own.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+# OHIF viewer for the PACS browser test (tests/pacs/test_ohif_browser.py): the prebuilt
+# dist of @ohif/app, pinned to the version the test was written against.
+OHIF_VERSION=3.13.2
+ohif_cache=.cache/ohif
+if [ "$PROFILE" = dev ] && [ ! -f "$ohif_cache/$OHIF_VERSION/.stamp" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "[setup] fetching @ohif/app@$OHIF_VERSION (about 50 MB, once)"
+        rm -rf "$ohif_cache/$OHIF_VERSION"
+        mkdir -p "$ohif_cache/$OHIF_VERSION"
+        if tgz=$(cd "$ohif_cache" && npm pack --silent "@ohif/app@$OHIF_VERSION" 2>/dev/null); then
+            tar -xzf "$ohif_cache/$tgz" -C "$ohif_cache/$OHIF_VERSION"
+            rm -f "$ohif_cache/$tgz"
+            touch "$ohif_cache/$OHIF_VERSION/.stamp"
+        else
+            echo "[setup] could not fetch @ohif/app: the OHIF browser test will be skipped"
+        fi
+    else
+        echo "[setup] npm not found: the OHIF browser test will be skipped"
+    fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

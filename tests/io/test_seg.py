@@ -170,3 +170,85 @@ def test_read_dicom_seg_needs_a_seg_that_references_the_volume(shuffled_volume, 
         read_dicom_seg(dicom_file("liver_1frame.dcm"), ct5n_volume)
     with pytest.raises(MedsegIOError, match="not a DICOM Segmentation"):
         read_dicom_seg(shuffled_volume.source_files[0], shuffled_volume)
+
+
+# ---------------------------------------------------------------- encoding (issue 16)
+@pytest.fixture(scope="module")
+def odd_series(tmp_path_factory):
+    """A real head crop with odd Rows, Columns and frame count (Rows x Columns x frames odd)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    ch2 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+    if not ch2.is_file():
+        pytest.skip("Debian mricron-data (ch2.nii.gz) is not installed")
+    from medseg.io import write_dicom_series
+
+    vol = load_volume(ch2)
+    crop = replace(vol, array=vol.array[30:151, 40:177, 80:85].copy(), source_files=[])
+    crop.affine[:3, 3] = vol.affine[:3, :3] @ [30, 40, 80] + vol.affine[:3, 3]
+    folder = tmp_path_factory.mktemp("odd") / "s"
+    write_dicom_series(crop, folder, body_part="head")
+    back = load_volume(folder)
+    mask = (back.array > 90).astype(np.uint8)
+    mask[:5, :, 1] = 1  # a slice-dependent mark against frame mix-ups
+    return back, mask
+
+
+def test_default_encoding_is_8bit_fractional_occupancy(odd_series, tmp_path):
+    """PS3.3 C.8.20.2: FRACTIONAL needs Bits Allocated/Stored 8, a Fractional Type and a
+    Maximum Fractional Value; a hard mask is stored as 0 or that maximum."""
+    vol, mask = odd_series
+    out = write_dicom_seg(mask, vol, tmp_path / "f.dcm")
+    ds = pydicom.dcmread(out)
+    assert (ds.SegmentationType, ds.SegmentationFractionalType) == ("FRACTIONAL", "OCCUPANCY")
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (8, 8, 7)
+    assert int(ds.MaximumFractionalValue) == 255
+    rows, cols, n = int(ds.Rows), int(ds.Columns), int(ds.NumberOfFrames)
+    assert cols % 2 == 1 and (rows * cols * n) % 2 == 1  # the awkward case
+    # Every frame starts on a byte boundary: frame k is bytes [k*R*C, (k+1)*R*C).
+    raw = np.frombuffer(ds.PixelData, np.uint8)
+    assert raw.size == rows * cols * n + 1  # one pad byte to an even length (PS3.5 8.1.1)
+    order = {
+        str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): k
+        for k, f in enumerate(vol.source_files)
+    }
+    for f, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        uid = str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+        frame = raw[f * rows * cols : (f + 1) * rows * cols].reshape(rows, cols)
+        np.testing.assert_array_equal(frame, mask[..., order[uid]].T.astype(np.uint8) * 255)
+    seg = hd.seg.segread(out)
+    px = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=list(order), segment_numbers=[1]
+    )
+    for uid, k in order.items():
+        np.testing.assert_array_equal(px[list(order).index(uid), ..., 0], mask[..., k].T)
+    from medseg.io import read_dicom_seg
+
+    np.testing.assert_array_equal(read_dicom_seg(out, vol), mask)
+
+
+def test_binary_encoding_still_available(odd_series, tmp_path):
+    from medseg.io import read_dicom_seg
+
+    vol, mask = odd_series
+    out = write_dicom_seg(mask, vol, tmp_path / "b.dcm", segmentation_type="binary")
+    ds = pydicom.dcmread(out)
+    assert ds.SegmentationType == "BINARY" and ds.BitsAllocated == 1
+    np.testing.assert_array_equal(read_dicom_seg(out, vol), mask)
+    with pytest.raises(ValueError, match="segmentation_type"):
+        write_dicom_seg(mask, vol, tmp_path / "x.dcm", segmentation_type="labelmap")
+
+
+@pytest.mark.parametrize("kind", ["fractional", "binary"])
+def test_seg_passes_dciodvfy(odd_series, tmp_path, kind):
+    """David Clunie's IOD validator (Debian dicom3tools) reports no error."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dicom3tools (dciodvfy) is not installed (scripts/setup.sh installs it)")
+    vol, mask = odd_series
+    out = write_dicom_seg(mask, vol, tmp_path / "v.dcm", segmentation_type=kind)
+    r = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True)
+    assert "Error" not in r.stdout + r.stderr, r.stdout + r.stderr
