@@ -19,63 +19,72 @@ def _default_state_dir() -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    p.add_argument("--aet", default="MEDSEG", help="our AE title")
+    p.add_argument("--aet", default="MEDSEG", help="our AE title (default: MEDSEG)")
     p.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (0.0.0.0 for every interface; medical data: open it "
-        "deliberately)",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface: "
+        "medical data, open it deliberately)",
     )
-    p.add_argument("--port", type=int, default=11112, help="DICOM port to listen on")
-    p.add_argument("--model", default="unet_medical", help="registered model")
-    p.add_argument("--weights", default=None, help="checkpoint instead of the shipped weights")
+    p.add_argument(
+        "--port", type=int, default=11112, help="DICOM port to listen on (default: 11112)"
+    )
+    p.add_argument(
+        "--model", default="unet_medical", help="registered model (default: unet_medical)"
+    )
+    p.add_argument(
+        "--weights", default=None, help="checkpoint instead of the shipped weights (default: none)"
+    )
     p.add_argument(
         "--backend",
         default="torch",
         choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
-        help="inference back-end",
+        help="inference back-end (default: torch)",
     )
     p.add_argument(
         "--send-to",
         metavar="AET@HOST:PORT",
         default=None,
-        help="where each SEG is C-STOREd (e.g. ORTHANC@127.0.0.1:4242); without it SEGs stay "
-        "in the state folder",
+        help="where each SEG is C-STOREd, e.g. ORTHANC@127.0.0.1:4242 (default: none: SEGs "
+        "stay in the state folder)",
     )
     p.add_argument(
         "--stable-seconds",
         type=float,
         default=10.0,
-        help="a series runs once no instance of it arrived for this long",
+        help="a series runs once no instance of it arrived for this long (default: 10)",
     )
-    p.add_argument("--workers", type=int, default=1, help="series segmented in parallel")
+    p.add_argument(
+        "--workers", type=int, default=1, help="series segmented in parallel (default: 1)"
+    )
     p.add_argument(
         "--state-dir",
         default=_default_state_dir(),
-        help="on-disk queue, SEGs, log and report (survives restarts)",
+        help="on-disk queue, SEGs, log and report; survives restarts (default: %(default)s)",
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help="answer a re-sent series again even if it was already answered with this model",
+        help="answer a re-sent series again even if it was already answered with this model "
+        "(default: off)",
     )
     p.add_argument(
         "--calling-aet",
         action="append",
         default=None,
         metavar="AET",
-        help="accept associations only from these AE titles (repeatable; default: any)",
+        help="accept associations only from these AE titles (repeatable; default: any AE)",
     )
     p.add_argument(
         "--keep-inputs",
         action="store_true",
-        help="keep received instances after their job (default: deleted; the sender has them)",
+        help="keep received instances after their job (default: off: deleted once the job is "
+        "done; the sender keeps its own)",
     )
     p.add_argument(
         "--status",
         action="store_true",
-        help="print the state folder's report (jobs, undelivered SEGs) and exit",
+        help="print the state folder's report (jobs, undelivered SEGs) and exit (default: off)",
     )
 
 

@@ -134,7 +134,8 @@ def write_dicom_seg(
     frames = np.ascontiguousarray(np.transpose(m, (2, 1, 0))).astype(np.uint8)
     from .dicom import read_dataset
 
-    sources = [read_dataset(p) for p in volume.source_files]
+    # Headers are all highdicom needs from the sources; their pixels would only cost time.
+    sources = [read_dataset(p, stop_before_pixels=True) for p in volume.source_files]
     if len(sources) == 1 and int(sources[0].get("NumberOfFrames", 1) or 1) > 1:
         order = volume.meta.get("frame_order", list(range(frames.shape[0])))
         in_file_order = np.empty_like(frames)

@@ -369,7 +369,7 @@ def add_dicomweb_arguments(p) -> None:
         "DICOMweb source (instead of INPUT files)",
         "Segment a study held by a DICOMweb server (QIDO-RS/WADO-RS) and, with --store, send "
         f"the SEGs back (STOW-RS). Credentials: the flags below or {ENV_USER}, "
-        f"{ENV_PASSWORD}, {ENV_TOKEN} (preferred: flags show in the process list). Never "
+        f"{ENV_PASSWORD}, {ENV_TOKEN} (prefer these: flags show in the process list). Never "
         "printed.",
     )
     g.add_argument(
@@ -378,7 +378,12 @@ def add_dicomweb_arguments(p) -> None:
         default=None,
         help="DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (default: none)",
     )
-    g.add_argument("--study", metavar="UID", default=None, help="StudyInstanceUID to segment")
+    g.add_argument(
+        "--study",
+        metavar="UID",
+        default=None,
+        help="StudyInstanceUID to segment (required with --dicomweb)",
+    )
     g.add_argument(
         "--series",
         metavar="UID",
@@ -388,7 +393,7 @@ def add_dicomweb_arguments(p) -> None:
     g.add_argument(
         "--store",
         action="store_true",
-        help="send each DICOM SEG back to the same server with STOW-RS",
+        help="send each DICOM SEG back to the same server with STOW-RS (default: off)",
     )
     g.add_argument(
         "--dicomweb-user",
