@@ -32,6 +32,12 @@ def orthanc_factory(tmp_path):
         return pacs
 
     yield make
+    import os
+    import signal
+
+    for p in started:  # SIGTERM all first: each takes a few seconds to shut down
+        if p.proc is not None and p.proc.poll() is None:
+            os.kill(p.proc.pid, signal.SIGTERM)
     for p in started:
         p.stop()
 

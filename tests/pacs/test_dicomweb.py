@@ -21,7 +21,7 @@ from pacs_helpers import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("pacs")]
+pytestmark = [pytest.mark.timeout(600)]
 
 
 def run_medseg(*args: str, env: dict | None = None, timeout: float = 600):

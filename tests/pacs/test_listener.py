@@ -30,7 +30,7 @@ from pacs_helpers import (
 
 from medseg.pacs.common import uid_key
 
-pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("pacs")]
+pytestmark = [pytest.mark.timeout(900)]
 
 
 def _start_node(root: Path, *listener_args: str, stable: float = 1.0):

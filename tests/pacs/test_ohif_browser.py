@@ -24,7 +24,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.timeout(600),
-    pytest.mark.xdist_group("pacs"),
 ]
 
 CHROMIUM_ARGS = [
