@@ -176,6 +176,11 @@ def test_ohif_draws_the_seg_over_its_series(
     assert crop_hidden.std() > 10  # the MR image itself is there
     assert errors == []
 
+    # For the picture: the segmentation panel (segment label, visibility) beside the image.
+    panel = page.locator('[data-cy="panelSegmentation-btn"]')
+    if panel.count():
+        panel.first.click()
+        page.wait_for_timeout(2500)
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOT))
     with capsys.disabled():
