@@ -176,6 +176,14 @@ class StateDir:
                 if now - t >= self.stable_seconds
             ]
 
+    def seconds_to_next_stable(self, now: float | None = None) -> float:
+        """Seconds until the next receiving series becomes stable (inf if none)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if not self._last_seen:
+                return float("inf")
+            return min(self._last_seen.values()) + self.stable_seconds - now
+
     def _answered_path(self, key: str) -> Path:
         return self.root / "answered" / f"{key}__{self.model}.json"
 

@@ -99,6 +99,9 @@ class Listener:
         self.predictor = predictor
         self.log = log
         self.stop_event = threading.Event()
+        # Wake-ups, so a sealed series or a finished SEG does not wait for the next poll.
+        self._jobs_ready = threading.Event()
+        self._segs_ready = threading.Event()
         self._server = None
         self._threads: list[threading.Thread] = []
         self._n_ignored = 0
@@ -160,6 +163,8 @@ class Listener:
             for name in self.state.stable_series():
                 outcome, job = self.state.seal(name)
                 key = name.removeprefix("series_")
+                if outcome in ("queued", "merged"):
+                    self._jobs_ready.set()
                 if outcome == "queued":
                     self.log.info(
                         f"series {key}: stable after {job['n_instances']} instance(s): "
@@ -177,13 +182,15 @@ class Listener:
                     )
             if self.state.dirty:
                 self.state.write_report()
-            self.stop_event.wait(self.cfg.poll_seconds)
+            nxt = self.state.seconds_to_next_stable()
+            self.stop_event.wait(min(self.cfg.poll_seconds, max(0.01, nxt)))
 
     def _worker(self) -> None:
         while not self.stop_event.is_set():
+            self._jobs_ready.clear()
             job = self.state.claim()
             if job is None:
-                self.stop_event.wait(self.cfg.poll_seconds)
+                self._jobs_ready.wait(self.cfg.poll_seconds)
                 continue
             self._run_job(job)
 
@@ -207,6 +214,7 @@ class Listener:
                 self.state.cleanup_inputs(job)
             return
         self.state.inferred(job, res.seg_files)
+        self._segs_ready.set()
         if not self.cfg.keep_inputs:
             self.state.cleanup_inputs(job)
         self.log.info(
@@ -217,9 +225,10 @@ class Listener:
     def _deliverer(self) -> None:
         dest = self.cfg.send_to
         while not self.stop_event.is_set():
+            self._segs_ready.clear()
             job = self.state.next_delivery()
             if job is None or dest is None:
-                self.stop_event.wait(self.cfg.poll_seconds)
+                self._segs_ready.wait(self.cfg.poll_seconds)
                 continue
             try:
                 for p in self.state.seg_paths(job):
@@ -282,6 +291,8 @@ class Listener:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
+        self._jobs_ready.set()
+        self._segs_ready.set()
         if self._server is not None:
             self._server.shutdown()
             self._server = None

@@ -207,8 +207,13 @@ def test_bad_input_is_reported_and_the_listener_keeps_serving(node, crop_series,
     assert echo("127.0.0.1", lp.port)
     ignored = [json.loads(x) for x in (node.state / "ignored.jsonl").read_text().splitlines()]
     assert {i["kind"] for i in ignored} == {"non-image", "corrupt"}
-    rep = _report(node.state)
-    assert any(j["series"] == key and j["state"] == "failed" for j in rep["jobs"])
+    wait_for(  # the report follows the log within a scheduler tick
+        lambda: any(
+            j["series"] == key and j["state"] == "failed" for j in _report(node.state)["jobs"]
+        ),
+        30,
+        "the failed job in the report",
+    )
     assert phi_found(_all_logs(node.state, lp)) == []
 
 
@@ -239,7 +244,7 @@ def test_burst_of_20_series_each_answered_exactly_once(node, burst_series):
 @pytest.mark.slow
 def test_sigkill_mid_burst_then_restart_answers_each_series_once(tmp_path, burst_series):
     require_orthanc()
-    n = _start_node(tmp_path, stable=1.0)
+    n = _start_node(tmp_path, "--workers", "2", stable=1.0)
     try:
         pacs = n.pacs
         ids = [_upload(pacs, s) for s in burst_series]
