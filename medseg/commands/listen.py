@@ -55,6 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a series runs once no instance of it arrived for this long (default: 10)",
     )
     p.add_argument(
+        "--resume-grace",
+        type=float,
+        default=30.0,
+        help="after a restart, how long a series that was arriving waits for its sender to "
+        "send again before it runs with what arrived (default: 30)",
+    )
+    p.add_argument(
         "--workers", type=int, default=1, help="series segmented in parallel (default: 1)"
     )
     p.add_argument(
@@ -130,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         _model_key(args.model, args.weights),
         stable_seconds=args.stable_seconds,
         force=args.force,
+        resume_grace=args.resume_grace,
     )
     try:
         state.acquire()

@@ -14,9 +14,11 @@ Layout of the state folder::
 
 Every change is a file written under a temporary name and renamed, or a folder rename, so
 a listener killed at any point restarts into a consistent state: a job that was running is
-queued again; a series still arriving waits ``stable_seconds`` from the restart (the sender
-resumes); a SEG produced but not confirmed delivered is sent again with the same SOP
-Instance UID, which a PACS stores once. Keys are hashes of UIDs (:func:`uid_key`); nothing
+queued again; a SEG produced but not confirmed delivered is sent again with the same SOP
+Instance UID, which a PACS stores once; a series that was still arriving may be incomplete
+(its sender's association died with the listener), so it waits for its sender to send again:
+once any instance of it arrives, the usual ``stable_seconds`` rule applies, and if none comes
+within ``resume_grace`` seconds of the restart it runs with what was received. Keys are hashes of UIDs (:func:`uid_key`); nothing
 here is named after a patient.
 
 Job states: ``queued`` → ``running`` → ``inferred`` (SEG on disk) → ``delivered``, or
@@ -79,13 +81,25 @@ class StateDir:
         model: the model key answers are recorded under.
         stable_seconds: a series is ready when no instance arrived for this long.
         force: answer series again even when already answered with ``model``.
+        resume_grace: after a restart, how long a series that was arriving waits for its
+            sender to send again before it runs with what was received.
     """
 
-    def __init__(self, root, model: str, *, stable_seconds: float = 10.0, force: bool = False):
+    def __init__(
+        self,
+        root,
+        model: str,
+        *,
+        stable_seconds: float = 10.0,
+        force: bool = False,
+        resume_grace: float = 30.0,
+    ):
         self.root = Path(root)
         self.model = model
         self.stable_seconds = float(stable_seconds)
         self.force = force
+        self.resume_grace = float(resume_grace)
+        self._recovered: dict[str, float] = {}  # series folder -> restart time
         self._lock = threading.RLock()
         self._jobs: dict[str, dict] = {}
         self._last_seen: dict[str, float] = {}
@@ -141,9 +155,9 @@ class StateDir:
             now = time.time()
             for d in (self.root / "incoming").iterdir():
                 if d.is_dir():
-                    # The stability clock restarts now: the sender gets a full window to
-                    # resume a series it was sending when the listener died.
+                    # Maybe incomplete: wait for the sender (see the module docstring).
                     self._last_seen[d.name] = now
+                    self._recovered[d.name] = now
                     counts["pending_series"] += 1
             self.dirty = True
         return counts
@@ -160,6 +174,7 @@ class StateDir:
             folder.mkdir(exist_ok=True)
             os.replace(tmp, folder / f"{instance_key}.dcm")  # a resent instance replaces itself
             self._last_seen[folder.name] = time.time()
+            self._recovered.pop(folder.name, None)  # its sender is back: the usual rule
             return first
 
     def record_ignored(self, entry: dict) -> None:
@@ -167,13 +182,19 @@ class StateDir:
             f.write(json.dumps({"time": time.time(), **entry}) + "\n")
 
     # ------------------------------------------------------------------ sealing
+    def _due(self, name: str, last: float) -> float:
+        due = last + self.stable_seconds
+        restarted = self._recovered.get(name)
+        return due if restarted is None else max(due, restarted + self.resume_grace)
+
     def stable_series(self, now: float | None = None) -> list[str]:
+        """Receiving series whose time has come, oldest first."""
         now = time.time() if now is None else now
         with self._lock:
             return [
                 name
                 for name, t in sorted(self._last_seen.items(), key=lambda kv: kv[1])
-                if now - t >= self.stable_seconds
+                if now >= self._due(name, t)
             ]
 
     def seconds_to_next_stable(self, now: float | None = None) -> float:
@@ -182,7 +203,7 @@ class StateDir:
         with self._lock:
             if not self._last_seen:
                 return float("inf")
-            return min(self._last_seen.values()) + self.stable_seconds - now
+            return min(self._due(n, t) for n, t in self._last_seen.items()) - now
 
     def _answered_path(self, key: str) -> Path:
         return self.root / "answered" / f"{key}__{self.model}.json"
@@ -198,6 +219,7 @@ class StateDir:
         with self._lock:
             src = self.root / "incoming" / folder_name
             last = self._last_seen.pop(folder_name, time.time())
+            self._recovered.pop(folder_name, None)
             if not src.is_dir():
                 return "gone", None
             files = sorted(src.glob("*.dcm"))

@@ -268,7 +268,8 @@ class Listener:
         if any(counts.values()):
             self.log.info(
                 f"resuming: {counts['requeued']} job(s) to run again, {counts['resend']} "
-                f"SEG(s) to send, {counts['pending_series']} series still arriving"
+                f"SEG(s) to send, {counts['pending_series']} series that were arriving (each "
+                f"waits up to {self.state.resume_grace:g} s for its sender to send again)"
             )
         ae = self._make_ae()
         self._server = ae.start_server(

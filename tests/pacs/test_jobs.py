@@ -92,7 +92,7 @@ def test_recover_after_a_kill_at_any_point(tmp_path):
     (tmp_path / "tmp" / "junk.dcm").write_bytes(b"half")
     _receive(state, "arriving", 1)
 
-    again = StateDir(tmp_path, "m", stable_seconds=5)
+    again = StateDir(tmp_path, "m", stable_seconds=5, resume_grace=20)
     counts = again.recover()
     assert counts == {"requeued": 1, "resend": 1, "pending_series": 1}
     states = {j["series"]: j["state"] for j in again.jobs()}
@@ -100,7 +100,11 @@ def test_recover_after_a_kill_at_any_point(tmp_path):
     assert states[second["series"]] == "inferred"
     assert states["sealing"] == "queued"
     assert list((tmp_path / "tmp").iterdir()) == []
-    # the series still arriving gets a full window from the restart
+    # the series that was arriving waits for its sender (at most resume_grace) ...
+    assert again.stable_series(now=time.time() + 6) == []
+    assert again.stable_series(now=time.time() + 21) == ["series_arriving"]
+    # ... and once the sender sends again, the usual stable_seconds rule applies
+    _receive(again, "arriving", 1, start=1)
     assert again.stable_series(now=time.time() + 1) == []
     assert again.stable_series(now=time.time() + 6) == ["series_arriving"]
 
