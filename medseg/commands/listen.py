@@ -145,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"medseg listen: error: {e}", file=sys.stderr)
         return 2
     log = setup_logging("medseg.listen", state_dir / "listener.log")
+    # Library warnings about odd values (pydicom quotes the value it read, e.g. a name or a
+    # date) would put received data into the log: the listener logs its own lines only.
+    import warnings
+
+    warnings.simplefilter("ignore")
 
     stop = {"signal": None}
 
