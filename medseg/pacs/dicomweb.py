@@ -264,6 +264,11 @@ def predict_from_dicomweb(
             continue
         todo.append((key, s))
 
+    if not todo and not rows:
+        raise DicomwebError(
+            f"{where}: study {study_key} has no image series to segment (only "
+            f"{', '.join(sorted({s['modality'] or '?' for s in listed}))} objects)"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="medseg-dicomweb-"))  # private (mode 0700)
     try:
         folders = []

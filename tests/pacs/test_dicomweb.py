@@ -188,7 +188,22 @@ def test_series_filter_and_clear_errors(orthanc_factory, crop_series, tmp_path, 
         "seg",
     )
     assert r.returncode == 0, r.stderr
-    assert len(list((tmp_path / "c").glob("*_seg.dcm"))) == 1
+    (seg_file,) = sorted((tmp_path / "c").glob("*_seg.dcm"))
+    # A SEG series alone is not something to segment.
+    pacs.upload([seg_file])
+    seg_series = str(pydicom.dcmread(seg_file, stop_before_pixels=True).SeriesInstanceUID)
+    r = run_medseg(
+        "predict",
+        "--dicomweb",
+        pacs.dicomweb,
+        "--study",
+        study,
+        "--series",
+        seg_series,
+        "-o",
+        str(tmp_path / "e"),
+    )
+    assert r.returncode == 2 and "no image series" in r.stderr and "SEG" in r.stderr
     pacs.stop()
     r = run_medseg(
         "predict", "--dicomweb", pacs.dicomweb, "--study", study, "-o", str(tmp_path / "d")
