@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -33,13 +32,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--model", default="unet_medical", help="registered model (default: unet_medical)"
     )
     p.add_argument(
-        "--weights", default=None, help="checkpoint instead of the shipped weights (default: none)"
+        "--weights",
+        default=None,
+        help="weights instead of the shipped ones: a state dict (.pt) or an ONNX file from "
+        "`medseg export` (default: none)",
     )
+    from ..engine.backends import BACKENDS
+
     p.add_argument(
         "--backend",
         default="torch",
-        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
-        help="inference back-end (default: torch)",
+        choices=list(BACKENDS),
+        help="inference back-end (default: torch): "
+        + "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values()),
     )
     p.add_argument(
         "--send-to",
@@ -123,6 +128,7 @@ def _print_status(state_dir: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     from ..pacs.common import RemoteAE, setup_logging
     from ..pacs.jobs import StateBusy, StateDir
+    from .predict import build_predictor
 
     state_dir = Path(args.state_dir)
     if args.status:
@@ -151,21 +157,17 @@ def run(args: argparse.Namespace) -> int:
 
     warnings.simplefilter("ignore")
 
-    stop = {"signal": None}
-
-    def on_signal(signum, _frame):
-        # Installed explicitly: a background job of a non-interactive shell starts with
-        # SIGINT ignored, and SIGTERM's default would skip the clean stop.
-        stop["signal"] = signum
-        listener.stop_event.set()
-
-    from ..engine.predictor import Predictor
+    predictor = build_predictor(
+        argparse.Namespace(
+            model=args.model,
+            weights=args.weights,
+            backend=args.backend,
+            model_arg=None,
+            no_pretrained=False,
+        )
+    )
     from ..pacs.listener import Listener, ListenerConfig
 
-    if args.weights:
-        predictor = Predictor.from_checkpoint(args.model, args.weights, backend=args.backend)
-    else:
-        predictor = Predictor.from_name(args.model, pretrained=True, backend=args.backend)
     cfg = ListenerConfig(
         aet=args.aet,
         host=args.host,
@@ -177,21 +179,19 @@ def run(args: argparse.Namespace) -> int:
         calling_aets=tuple(args.calling_aet or ()),
     )
     listener = Listener(cfg, state, predictor, log)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     try:
         listener.start()
     except OSError as e:
         log.error(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
         state.release()
         return 2
+    # SIGINT and SIGTERM arrive as KeyboardInterrupt (medseg.cli installs the handlers, also
+    # when SIGINT was inherited as ignored): stop cleanly, then let the CLI exit 130/143.
     try:
         listener.serve_forever()
     finally:
-        name = signal.Signals(stop["signal"]).name if stop["signal"] else "stop"
-        log.info(f"{name}: stopping (jobs not finished resume at the next start)")
+        log.info("stopping (jobs not finished resume at the next start)")
         listener.stop()
-        counts = state.counts()
-        log.info(f"stopped: {counts}")
+        log.info(f"stopped: {state.counts()}")
         state.release()
     return 0

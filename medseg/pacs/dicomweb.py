@@ -478,7 +478,7 @@ def run_dicomweb(args, predictor) -> int:
             args.study,
             args.output,
             predictor,
-            model_name=args.model,
+            model_name=args.model or predictor.cfg.name,
             series_uid=args.series,
             fmt=args.fmt,
             store=args.store,

@@ -49,7 +49,7 @@ def segment_series(
     Returns:
         One :class:`SeriesResult` per row the job returned, with absolute output paths.
     """
-    from ..engine.batch import run_batch
+    from ..batch import run_batch
 
     out = Path(outdir)
     rows = run_batch([os.fspath(f) for f in folders], out, predictor, fmt=fmt, progress=False)
