@@ -60,6 +60,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a series runs once no instance of it arrived for this long (default: 10)",
     )
     p.add_argument(
+        "--ahead-after",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="while a series waits out --stable-seconds, an idle worker segments what has "
+        "arrived once no instance came for this long; the result is used only if nothing "
+        "else arrives (default: 2)",
+    )
+    p.add_argument(
+        "--no-ahead",
+        action="store_true",
+        help="never segment ahead of time (saves CPU when series trickle in slowly)",
+    )
+    p.add_argument(
         "--resume-grace",
         type=float,
         default=30.0,
@@ -177,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         keep_inputs=args.keep_inputs,
         calling_aets=tuple(args.calling_aet or ()),
+        ahead_after=None if args.no_ahead else max(0.0, args.ahead_after),
     )
     listener = Listener(cfg, state, predictor, log)
     try:

@@ -103,7 +103,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     # --- PACS (issue 16): a study on a DICOMweb server instead of INPUT files -------------
-    from ..pacs.dicomweb import add_dicomweb_arguments
+    from ..pacs.dicomweb_cli import add_dicomweb_arguments
 
     add_dicomweb_arguments(p)
     # --- end PACS ---------------------------------------------------------------------
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_volume_gb is not None and not args.max_volume_gb > 0:
         raise ValueError(f"--max-volume-gb must be positive, got {args.max_volume_gb}")
     # --- PACS (issue 16) ---
-    from ..pacs.dicomweb import check_dicomweb_arguments, run_dicomweb
+    from ..pacs.dicomweb_cli import check_dicomweb_arguments, run_dicomweb
 
     check_dicomweb_arguments(args)
     if args.dicomweb:

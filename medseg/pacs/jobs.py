@@ -5,6 +5,7 @@ Layout of the state folder::
     lock                         held (flock) by the one listener using this folder
     tmp/                         instances being written (deleted at start)
     incoming/series_<key>/       instances of series still arriving, <instance key>.dcm
+    spec/series_<key>-<id>/      a snapshot of a receiving series segmented ahead (below)
     jobs/<job id>/job.json       one job per sealed series: state, times, errors
     jobs/<job id>/input/series_<key>/   its instances
     jobs/<job id>/out/           the batch job's outputs (the SEG) and report
@@ -21,6 +22,12 @@ once any instance of it arrives, the usual ``stable_seconds`` rule applies, and 
 within ``resume_grace`` seconds of the restart it runs with what was received. Keys are hashes of UIDs (:func:`uid_key`); nothing
 here is named after a patient.
 
+Ahead of time: while a series waits out ``stable_seconds``, an idle worker may segment a
+snapshot of it (hard links to the instances received so far). The result is kept only if the
+series, once stable, holds exactly the snapshot's instances: its job then starts as
+``inferred``; otherwise it is discarded and the job runs as usual. Nothing is sent before the
+series is stable, so the answer is the same, only sooner.
+
 Job states: ``queued`` → ``running`` → ``inferred`` (SEG on disk) → ``delivered``, or
 ``failed`` (inference error), ``undeliverable`` (the destination refused it for good; tried
 again at the next start), ``skipped`` (series already answered for this model).
@@ -28,7 +35,6 @@ again at the next start), ``skipped`` (series already answered for this model).
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
@@ -38,35 +44,9 @@ import time
 import uuid
 from pathlib import Path
 
+from .common import read_json, write_json
+
 ACTIVE = ("queued", "running", "inferred", "delivered", "undeliverable")
-REPORT_FIELDS = (
-    "id",
-    "series",
-    "model",
-    "state",
-    "n_instances",
-    "received_last",
-    "inferred_at",
-    "delivered_at",
-    "seconds_to_delivery",
-    "attempts",
-    "error",
-    "delivery_error",
-    "seg",
-)
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 class StateBusy(RuntimeError):
@@ -100,12 +80,15 @@ class StateDir:
         self.force = force
         self.resume_grace = float(resume_grace)
         self._recovered: dict[str, float] = {}  # series folder -> restart time
+        # series folder -> segmentation ahead of time: files, dir, state, seg, started
+        self._ahead: dict[str, dict] = {}
+        self.discarded_ahead = 0
         self._lock = threading.RLock()
         self._jobs: dict[str, dict] = {}
         self._last_seen: dict[str, float] = {}
         self._lockfile = None
         self.dirty = True
-        for sub in ("tmp", "incoming", "jobs", "answered"):
+        for sub in ("tmp", "incoming", "jobs", "answered", "spec"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ start / stop
@@ -129,8 +112,9 @@ class StateDir:
         """Bring the folder back to a consistent state after any stop; returns counts."""
         counts = {"requeued": 0, "resend": 0, "pending_series": 0}
         with self._lock:
-            shutil.rmtree(self.root / "tmp", ignore_errors=True)
-            (self.root / "tmp").mkdir()
+            for sub in ("tmp", "spec"):  # half-written files, results made ahead
+                shutil.rmtree(self.root / sub, ignore_errors=True)
+                (self.root / sub).mkdir()
             jobs = self.root / "jobs"
             for d in sorted(jobs.iterdir()):
                 if d.name.endswith(".new"):  # killed while sealing
@@ -140,7 +124,7 @@ class StateDir:
                     else:
                         shutil.rmtree(d, ignore_errors=True)
             for d in sorted(jobs.iterdir()):
-                job = _read_json(d / "job.json")
+                job = read_json(d / "job.json")
                 if job is None:
                     continue
                 if job["state"] == "running":  # killed mid-inference: run it again
@@ -236,10 +220,12 @@ class StateDir:
                 job["n_instances"] = len(list(dest.glob("*.dcm")))
                 job["received_last"] = max(job["received_last"], last)
                 self._save(job)
+                self._adopt_ahead(job)
                 return "merged", job
-            answered = self._answered_path(key).is_file() or any(j["state"] in ACTIVE for j in mine)
+            answered = self._is_answered(key)
             job = self._new_job(key, len(files), last)
             if answered and not self.force:
+                self._drop_ahead(folder_name)
                 shutil.rmtree(src, ignore_errors=True)
                 job.update(state="skipped", error="already answered for this model (--force)")
                 d = self.root / "jobs" / job["id"]
@@ -249,11 +235,12 @@ class StateDir:
                 return "skipped", job
             new = self.root / "jobs" / f"{job['id']}.new"
             (new / "input").mkdir(parents=True)
-            _write_json(new / "job.json", job)
+            write_json(new / "job.json", job)
             os.replace(src, new / "input" / folder_name)
             os.replace(new, self.root / "jobs" / job["id"])
             self._jobs[job["id"]] = job
             self.dirty = True
+            self._adopt_ahead(job)
             return "queued", job
 
     def _new_job(self, key: str, n: int, last: float) -> dict:
@@ -275,7 +262,105 @@ class StateDir:
             "error": "",
             "delivery_error": "",
             "seg": [],
+            "ahead": False,
         }
+
+    # ------------------------------------------------------------------ ahead of time
+    def _is_answered(self, key: str) -> bool:
+        return self._answered_path(key).is_file() or any(
+            j["series"] == key and j["model"] == self.model and j["state"] in ACTIVE
+            for j in self._jobs.values()
+        )
+
+    def ahead_candidate(self, idle_seconds: float, now: float | None = None):
+        """Snapshot a receiving series to segment ahead of time, or None.
+
+        A candidate has had no new instance for ``idle_seconds``, is not waiting for its
+        sender after a restart, is not answered already, and has no result for exactly its
+        current instances. Returns ``(folder name, snapshot dir)``: the instances are in
+        ``dir/input/<folder name>``, outputs go to ``dir/out``.
+        """
+        now = time.time() if now is None else now
+        with self._lock:
+            for name, t in sorted(self._last_seen.items(), key=lambda kv: kv[1]):
+                if now - t < idle_seconds or name in self._recovered:
+                    continue
+                src = self.root / "incoming" / name
+                files = frozenset(p.name for p in src.glob("*.dcm"))
+                cur = self._ahead.get(name)
+                if not files or (cur is not None and cur["files"] == files):
+                    continue
+                if self._is_answered(name.removeprefix("series_")) and not self.force:
+                    continue
+                d = self.root / "spec" / f"{name}-{uuid.uuid4().hex[:8]}"
+                (d / "input" / name).mkdir(parents=True)
+                for f in files:  # hard links: a re-sent instance replaces its name, not these
+                    os.link(src / f, d / "input" / name / f)
+                if cur is not None:
+                    self._drop_ahead(name)
+                self._ahead[name] = {
+                    "files": files,
+                    "dir": d,
+                    "state": "running",
+                    "seg": [],
+                    "started": now,
+                }
+                return name, d
+            return None
+
+    def ahead_done(self, name: str, d: Path, seg_files: list[Path] | None) -> dict | None:
+        """Record a result made ahead (None: it failed). Returns the job it answered, if the
+        series was sealed meanwhile with the same instances."""
+        with self._lock:
+            cur = self._ahead.get(name)
+            if cur is None or cur["dir"] != d:  # superseded by a newer snapshot
+                self.discarded_ahead += 1
+                shutil.rmtree(d, ignore_errors=True)
+                return None
+            if not seg_files:
+                cur["state"] = "failed"
+                self._drop_ahead(name)
+                return None
+            cur.update(state="done", seg=list(seg_files))
+            key = name.removeprefix("series_")
+            for j in self._jobs.values():
+                if j["series"] == key and j["model"] == self.model and j["state"] == "queued":
+                    return self._adopt_ahead(j)
+            return None
+
+    def _reserved_ahead(self, job: dict) -> bool:
+        cur = self._ahead.get(f"series_{job['series']}")
+        return bool(
+            cur is not None and cur["state"] == "running" and cur["files"] == self._inputs(job)
+        )
+
+    def _inputs(self, job: dict) -> frozenset:
+        return frozenset(p.name for p in self.input_folder(job).glob("*.dcm"))
+
+    def _drop_ahead(self, name: str) -> None:
+        cur = self._ahead.pop(name, None)
+        if cur is not None and cur["state"] != "running":  # a running one cleans up itself
+            self.discarded_ahead += 1
+            shutil.rmtree(cur["dir"], ignore_errors=True)
+
+    def _adopt_ahead(self, job: dict) -> dict | None:
+        """Give a queued job the result made ahead for exactly its instances (lock held)."""
+        name = f"series_{job['series']}"
+        cur = self._ahead.get(name)
+        if cur is None or cur["state"] != "done":
+            return None
+        if cur["files"] != self._inputs(job):
+            self._drop_ahead(name)
+            return None
+        del self._ahead[name]
+        out = self.out_folder(job)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(cur["dir"] / "out", out)
+        shutil.rmtree(cur["dir"], ignore_errors=True)
+        segs = [out / p.relative_to(cur["dir"] / "out") for p in cur["seg"]]
+        job.update(started_at=cur["started"], ahead=True)
+        self.inferred(job, segs)
+        return self._jobs[job["id"]]
 
     # ------------------------------------------------------------------ jobs
     def _job_dir(self, job: dict) -> Path:
@@ -288,13 +373,17 @@ class StateDir:
         return self._job_dir(job) / "out"
 
     def _save(self, job: dict) -> None:
-        _write_json(self._job_dir(job) / "job.json", job)
+        write_json(self._job_dir(job) / "job.json", job)
         self.dirty = True
 
     def claim(self) -> dict | None:
         """The oldest queued job, now marked running (None if there is none)."""
         with self._lock:
-            queued = [j for j in self._jobs.values() if j["state"] == "queued"]
+            queued = [
+                j
+                for j in self._jobs.values()
+                if j["state"] == "queued" and not self._reserved_ahead(j)
+            ]
             if not queued:
                 return None
             job = min(queued, key=lambda j: j["sealed_at"])
@@ -313,7 +402,7 @@ class StateDir:
                 error="",
             )
             self._save(j)
-            _write_json(self._answered_path(j["series"]), {"job": j["id"], "time": time.time()})
+            write_json(self._answered_path(j["series"]), {"job": j["id"], "time": time.time()})
 
     def failed(self, job: dict, error: str) -> None:
         with self._lock:
@@ -369,29 +458,13 @@ class StateDir:
             out[j["state"]] = out.get(j["state"], 0) + 1
         with self._lock:
             out["receiving"] = len(self._last_seen)
+            out["ahead_discarded"] = self.discarded_ahead
         return out
 
     def write_report(self) -> Path:
-        """``report.json`` and ``report.csv``: every job; undelivered ones listed first."""
-        rows = []
-        for j in self.jobs():
-            row = {k: j.get(k) for k in REPORT_FIELDS}
-            if j.get("delivered_at") and j.get("received_last"):
-                row["seconds_to_delivery"] = round(j["delivered_at"] - j["received_last"], 3)
-            row["seg"] = [str(self._job_dir(j) / s) for s in j.get("seg", [])]
-            rows.append(row)
-        undelivered = [r for r in rows if r["state"] in ("inferred", "undeliverable")]
-        summary = {**self.counts(), "undelivered": len(undelivered)}
-        _write_json(
-            self.root / "report.json",
-            {"summary": summary, "undelivered": undelivered, "jobs": rows},
-        )
-        tmp = self.root / f".report.csv.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(REPORT_FIELDS))
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-        os.replace(tmp, self.root / "report.csv")
+        """``report.json`` and ``report.csv`` (see :func:`medseg.pacs.report.write_report`)."""
+        from .report import write_report
+
+        path = write_report(self)
         self.dirty = False
-        return self.root / "report.json"
+        return path

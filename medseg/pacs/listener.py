@@ -42,6 +42,7 @@ class ListenerConfig:
     keep_inputs: bool = False
     calling_aets: tuple[str, ...] = ()
     max_retry_delay: float = 60.0
+    ahead_after: float | None = 2.0  # idle seconds before segmenting ahead; None: never
     poll_seconds: float = 0.2
     extra: dict = field(default_factory=dict)
 
@@ -165,6 +166,9 @@ class Listener:
                 key = name.removeprefix("series_")
                 if outcome in ("queued", "merged"):
                     self._jobs_ready.set()
+                if job is not None and job["state"] == "inferred":  # answered ahead of time
+                    self._answered_ahead(job)
+                    continue
                 if outcome == "queued":
                     self.log.info(
                         f"series {key}: stable after {job['n_instances']} instance(s): "
@@ -189,10 +193,16 @@ class Listener:
         while not self.stop_event.is_set():
             self._jobs_ready.clear()
             job = self.state.claim()
-            if job is None:
-                self._jobs_ready.wait(self.cfg.poll_seconds)
+            if job is not None:
+                self._run_job(job)
                 continue
-            self._run_job(job)
+            ahead = None
+            if self.cfg.ahead_after is not None:
+                ahead = self.state.ahead_candidate(self.cfg.ahead_after)
+            if ahead is not None:
+                self._run_ahead(*ahead)
+                continue
+            self._jobs_ready.wait(self.cfg.poll_seconds)
 
     def _run_job(self, job: dict) -> None:
         key = job["series"]
@@ -220,6 +230,27 @@ class Listener:
         self.log.info(
             f"series {key}: segmented {job['n_instances']} instance(s) in "
             f"{time.perf_counter() - t0:.1f} s: {res.seg_files[0].name}"
+        )
+
+    def _run_ahead(self, name: str, folder) -> None:
+        """Segment a snapshot of a series that is still waiting to be stable."""
+        try:
+            res = segment_series([folder / "input" / name], folder / "out", self.predictor)
+            segs = res[0].seg_files if res and res[0].status == "ok" else None
+        except Exception:  # noqa: BLE001 - the job runs again the usual way
+            segs = None
+        job = self.state.ahead_done(name, folder, segs)
+        self._jobs_ready.set()  # a job this computation held back may be free now
+        if job is not None:
+            self._answered_ahead(job)
+
+    def _answered_ahead(self, job: dict) -> None:
+        self._segs_ready.set()
+        if not self.cfg.keep_inputs:
+            self.state.cleanup_inputs(job)
+        self.log.info(
+            f"series {job['series']}: stable after {job['n_instances']} instance(s); its SEG, "
+            f"made while it was waiting, is ready (job {job['id']})"
         )
 
     def _deliverer(self) -> None:

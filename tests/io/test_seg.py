@@ -177,12 +177,14 @@ def test_read_dicom_seg_needs_a_seg_that_references_the_volume(shuffled_volume, 
 def odd_series(tmp_path_factory):
     """A real head crop with odd Rows, Columns and frame count (Rows x Columns x frames odd)."""
     from dataclasses import replace
-    from pathlib import Path
 
-    ch2 = Path("/usr/share/mricron/templates/ch2.nii.gz")
-    if not ch2.is_file():
-        pytest.skip("Debian mricron-data (ch2.nii.gz) is not installed")
+    from medseg.data.samples import sample_path
     from medseg.io import write_dicom_series
+
+    try:
+        ch2 = sample_path("ch2")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
 
     vol = load_volume(ch2)
     crop = replace(vol, array=vol.array[30:151, 40:177, 80:85].copy(), source_files=[])

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import pytest
-from pacs_helpers import CH2, ListenerProc, crop_volume, require_orthanc, write_series
+from pacs_helpers import ListenerProc, crop_volume, require_orthanc, write_series
 
 
 @pytest.fixture
@@ -44,11 +44,13 @@ def orthanc_factory(tmp_path):
 
 # ----------------------------------------------------------------------------- data
 def _volume():
-    if not CH2.is_file():
-        pytest.skip("Debian 'mricron-data' (ch2.nii.gz) is not installed")
+    from medseg.data.samples import sample_path
     from medseg.io import load_volume
 
-    return load_volume(CH2)
+    try:
+        return load_volume(sample_path("ch2"))
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CH2 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 
 #: Identifying values planted in every test series; none may appear in a log or report.
 PHI = {

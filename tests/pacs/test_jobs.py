@@ -142,3 +142,64 @@ def test_one_listener_per_state_folder(tmp_path):
     b = StateDir(Path(tmp_path), "m")
     b.acquire()
     b.release()
+
+
+def _fake_result(folder: Path) -> list[Path]:
+    out = folder / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "s_seg.dcm").write_bytes(b"seg")
+    return [out / "s_seg.dcm"]
+
+
+def test_segmenting_ahead_is_adopted_only_for_exactly_the_same_instances(tmp_path):
+    state = StateDir(tmp_path, "m", stable_seconds=10)
+    _receive(state, "aaa", 3)
+    assert state.ahead_candidate(2.0) is None  # not idle long enough
+    name, folder = state.ahead_candidate(2.0, now=time.time() + 3)
+    assert name == "series_aaa" and len(list((folder / "input" / name).glob("*.dcm"))) == 3
+    assert state.ahead_candidate(2.0, now=time.time() + 3) is None  # already running
+    assert state.ahead_done(name, folder, _fake_result(folder)) is None  # not stable yet
+    ((outcome, job),) = _seal_all(state)
+    assert outcome == "queued" and job["state"] == "inferred" and job["ahead"] is True
+    assert state.seg_paths(job)[0].read_bytes() == b"seg"
+    assert state.claim() is None and state.next_delivery()["id"] == job["id"]
+    assert not folder.exists()
+
+
+def test_a_late_instance_discards_the_result_made_ahead(tmp_path):
+    state = StateDir(tmp_path, "m", stable_seconds=10)
+    _receive(state, "aaa", 3)
+    name, folder = state.ahead_candidate(2.0, now=time.time() + 3)
+    state.ahead_done(name, folder, _fake_result(folder))
+    _receive(state, "aaa", 1, start=3)  # one more instance: the snapshot is stale
+    ((outcome, job),) = _seal_all(state)
+    assert outcome == "queued" and job["state"] == "queued" and not job["ahead"]
+    assert state.counts()["ahead_discarded"] == 1
+    assert state.claim()["id"] == job["id"]
+
+
+def test_a_running_computation_holds_its_job_until_done_or_failed(tmp_path):
+    state = StateDir(tmp_path, "m", stable_seconds=10)
+    _receive(state, "aaa", 2)
+    _receive(state, "bbb", 2)
+    a, fa = state.ahead_candidate(2.0, now=time.time() + 3)
+    b, fb = state.ahead_candidate(2.0, now=time.time() + 3)
+    _seal_all(state)
+    assert state.claim() is None  # both held by their computations
+    job = state.ahead_done(a, fa, _fake_result(fa))  # sealed meanwhile: adopted now
+    assert job["state"] == "inferred" and job["ahead"]
+    assert state.ahead_done(b, fb, None) is None  # failed: its job runs the usual way
+    assert state.claim()["series"] == "bbb"
+
+
+def test_nothing_is_segmented_ahead_for_answered_or_resuming_series(tmp_path):
+    state = StateDir(tmp_path, "m", stable_seconds=0)
+    _receive(state, "aaa", 1)
+    _seal_all(state)
+    state.inferred(state.claim(), [])
+    _receive(state, "aaa", 1)  # re-sent after its answer
+    assert state.ahead_candidate(0.0, now=time.time() + 1) is None
+    _receive(state, "ccc", 1)
+    again = StateDir(tmp_path, "m", stable_seconds=5)
+    again.recover()  # ccc may be incomplete: wait for its sender
+    assert again.ahead_candidate(0.0, now=time.time() + 1) is None

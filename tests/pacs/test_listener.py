@@ -340,3 +340,26 @@ def test_whole_head_round_trip_time(node, head_series, capsys):
             f"\nwhole head (181 slices): last instance -> SEG in Orthanc {dt:.1f} s "
             "(stable-seconds 1)"
         )
+
+
+@pytest.mark.slow
+def test_series_segmented_ahead_is_answered_once_stable(tmp_path, crop_series):
+    """While a series waits out --stable-seconds, an idle worker segments it; the SEG goes
+    out once the series is stable, and it is the same SEG the usual path makes."""
+    require_orthanc()
+    n = _start_node(tmp_path, "--ahead-after", "0.5", stable=4.0)
+    try:
+        pacs = n.pacs
+        _push(pacs, [_upload(pacs, crop_series)])
+        study = study_uid_of(crop_series)
+        (seg,) = wait_for(lambda: fetch_segs(pacs.dicomweb, study), 300, "the SEG")
+        check_seg(seg, crop_series)
+        assert "made while it was waiting" in n.listener.output()
+        wait_for(lambda: _report(n.state)["summary"].get("delivered"), 30, "the report")
+        (job,) = _report(n.state)["jobs"]
+        assert job["ahead"] is True and job["state"] == "delivered"
+        # Sent only once the series was stable, never before.
+        assert job["seconds_to_delivery"] >= 4.0
+    finally:
+        n.listener.stop()
+        n.pacs.stop()
