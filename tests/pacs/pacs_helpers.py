@@ -256,7 +256,7 @@ def check_seg(seg, source_folder: Path, *, mask_nifti: Path | None = None) -> np
     algo = seg_item.SegmentationAlgorithmIdentificationSequence[0]
     import medseg
 
-    assert algo.AlgorithmName and algo.AlgorithmVersion == medseg.__version__
+    assert algo.AlgorithmName.startswith("medseg") and algo.AlgorithmVersion == medseg.__version__
     assert seg_item.SegmentAlgorithmType == "AUTOMATIC"
     assert seg.SegmentationType == "FRACTIONAL" and int(seg.MaximumFractionalValue) == 255
     assert int(seg.BitsAllocated) == 8
@@ -278,10 +278,17 @@ def check_seg(seg, source_folder: Path, *, mask_nifti: Path | None = None) -> np
             pos, [float(v) for v in by_uid[uid].ImagePositionPatient], atol=1e-4
         )
     assert sorted(covered) == sorted(by_uid), "a frame per source instance"
-    # highdicom reads it too (segread semantics on the retrieved dataset).
-    hseg = hd.seg.Segmentation.from_dataset(seg)
-    px = hseg.get_pixels_by_source_instance(source_sop_instance_uids=covered, segment_numbers=[1])
+    # highdicom reads the retrieved object as a file, as a user would.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        seg.save_as(Path(d) / "seg.dcm", enforce_file_format=True)
+        hseg = hd.seg.segread(Path(d) / "seg.dcm")
+        px = hseg.get_pixels_by_source_instance(
+            source_sop_instance_uids=covered, segment_numbers=[1]
+        )
     assert px.shape[:3] == frames.shape
+    np.testing.assert_array_equal(px[..., 0] > 0, frames > 0)
     if mask_nifti is not None:
         import nibabel as nib
 
