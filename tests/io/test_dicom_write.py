@@ -71,6 +71,28 @@ def test_series_reads_back_identical_to_the_nifti(source, tmp_path):
     assert h.PatientIdentityRemoved == "YES"
 
 
+@pytest.mark.parametrize("source", [CH2, ITK_T1], ids=["ch2-axial", "itk-coronal"])
+def test_upright_rows_keep_every_voxel_in_place_and_seeded_uids_repeat(source, tmp_path):
+    src = _need(source)
+    vol = load_volume(src)
+    files = write_dicom_series(vol, tmp_path / "up", upright=True, uid_seed="example")
+    _voxel_world_check(tmp_path / "up", src)
+    back = load_volume(tmp_path / "up")
+    np.testing.assert_array_equal(back.array, vol.array[:, ::-1, ::-1])
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)
+    col_dir = [float(v) for v in first.ImageOrientationPatient[3:]]
+    assert col_dir[2] <= 0 and (abs(col_dir[2]) > 0.5 or col_dir[1] >= 0)  # top row first
+    again = write_dicom_series(vol, tmp_path / "again", upright=True, uid_seed="example")
+    for a, b in zip(files, again):
+        da, db = (pydicom.dcmread(f, stop_before_pixels=True) for f in (a, b))
+        assert (da.SOPInstanceUID, da.SeriesInstanceUID) == (
+            db.SOPInstanceUID,
+            db.SeriesInstanceUID,
+        )
+    other = write_dicom_series(vol, tmp_path / "other", uid_seed="another")
+    assert pydicom.dcmread(other[0]).StudyInstanceUID != first.StudyInstanceUID
+
+
 def test_left_handed_grid_keeps_every_voxel_in_place(tmp_path):
     vol = load_volume(_need(CH2))
     crop = np.ascontiguousarray(vol.array[40:140, 50:170, 60:66])

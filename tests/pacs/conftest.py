@@ -65,6 +65,13 @@ def head_series(head_volume, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def head_series_upright(head_volume, tmp_path_factory):
+    """The whole head with rows written top-down (anterior first), as a scanner writes them."""
+    folder = tmp_path_factory.mktemp("head_upright") / "ch2"
+    return write_series(head_volume, folder, description="ch2 T1", upright=True)
+
+
+@pytest.fixture(scope="session")
 def crop_series(head_volume, tmp_path_factory):
     """A mid-brain crop with an odd number of columns (141 x 171 x 12): quick to segment."""
     vol = crop_volume(head_volume, slice(20, 161), slice(25, 196), slice(70, 82))

@@ -72,7 +72,9 @@ def crop_volume(vol, x: slice, y: slice, z: slice):
     return replace(vol, array=arr, affine=aff, meta=dict(vol.meta), source_files=[])
 
 
-def write_series(vol, folder: Path, *, description: str, study_uid: str | None = None) -> Path:
+def write_series(
+    vol, folder: Path, *, description: str, study_uid: str | None = None, upright: bool = False
+) -> Path:
     """``write_dicom_series`` plus the planted identifiers of :data:`PHI`."""
     import pydicom
 
@@ -86,6 +88,7 @@ def write_series(vol, folder: Path, *, description: str, study_uid: str | None =
         patient_id=PHI["PatientID"],
         study_instance_uid=study_uid,
         body_part="head",
+        upright=upright,
     )
     for f in files:
         ds = pydicom.dcmread(f)

@@ -123,7 +123,7 @@ def page_factory():
 
 
 def test_ohif_draws_the_seg_over_its_series(
-    orthanc_factory, head_series, page_factory, tmp_path, capsys
+    orthanc_factory, head_series_upright, page_factory, tmp_path, capsys
 ):
     from medseg.cli import main
     from medseg.pacs.ohif import OHIF_VERSION, find_dist, prepare_site, viewer_url
@@ -135,8 +135,8 @@ def test_ohif_draws_the_seg_over_its_series(
     site_root = tmp_path if "." not in str(tmp_path.resolve()) else Path(tempfile.mkdtemp())
     site = prepare_site(dist, site_root / "ohif_site")
     pacs = orthanc_factory(ohif_dir=site)
-    pacs.upload(sorted(head_series.glob("*.dcm")))
-    study = study_uid_of(head_series)
+    pacs.upload(sorted(head_series_upright.glob("*.dcm")))
+    study = study_uid_of(head_series_upright)
     out = tmp_path / "out"
     args = ["predict", "--dicomweb", pacs.dicomweb, "--study", study, "-o", str(out)]
     assert main([*args, "--format", "seg", "--store", "--quiet"]) == 0
