@@ -2,7 +2,7 @@
 # Idempotent set-up shared by run.sh, test.sh and the Dockerfile.
 # Creates .venv, installs the project with its dev extras, and the Debian packages the
 # app/tests need (real sample data + chromium for the browser test; Orthanc with its DICOMweb
-# plugin, dicom3tools and npm for the PACS tests). The OHIF viewer (@ohif/app, MIT) for the
+# plugin, dicom3tools for the PACS tests). The OHIF viewer (@ohif/app, MIT) for the
 # PACS browser test is fetched once with `npm pack` into .cache/ohif/ (git-ignored). Stamp
 # files keyed on pyproject.toml and the OHIF version make a second run take well under 10 s.
 #
@@ -19,8 +19,11 @@ if [ "$PROFILE" = server ]; then
     APT_PKGS=(insighttoolkit5-examples opencv-doc)
     EXTRAS=""
 else
+    # npm is not listed: machines of this kind carry Node.js with its npm (nodesource), and
+    # Debian's npm package conflicts with that nodejs (apt-get refuses: "nodejs : Conflicts:
+    # npm"). The OHIF fetch below uses whichever npm is on the PATH.
     APT_PKGS=(chromium insighttoolkit5-examples mricron-data opencv-doc
-              orthanc orthanc-dicomweb dicom3tools npm)
+              orthanc orthanc-dicomweb dicom3tools)
     EXTRAS="[dev]"
 fi
 
