@@ -192,7 +192,7 @@ def time_backends(ch2_path: Path, repeats: int = 3) -> dict:
 
     vol = load_volume(str(ch2_path))
     res = {}
-    for backend in ("torch", "onnxruntime"):
+    for backend in ("torch", "channels_last", "onnxruntime"):
         try:
             pred = Predictor.from_name("unet_medical", backend=backend)
         except Exception as e:  # noqa: BLE001 - report and go on
@@ -270,7 +270,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deepbet-python", help="python of a venv with deepbet installed")
     ap.add_argument("--figure", type=Path, help="write the failure-case figure here")
-    ap.add_argument("--timing", action="store_true", help="time eager and ONNX Runtime on ch2")
+    ap.add_argument(
+        "--timing", action="store_true", help="time eager (plain, channels-last) and ORT on ch2"
+    )
     ap.add_argument("--json", type=Path, help="write all numbers here")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)

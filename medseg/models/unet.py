@@ -138,7 +138,7 @@ def unet(
         divisor=16,
         input_size=(128, 128),
         weights="unet_medical.pt",
-        weights_sha256="PENDING",
+        weights_sha256="f32f600299e21bd8ba4dfa3ae6623e38b2a859fa585fc396613cebef5641dcc8",
         license=(
             "weights: Apache-2.0 (medseg); trained only on synthetic heads made from the ITK "
             "KmeansTest T1 label maps (insighttoolkit5-examples, Apache-2.0) and nilearn's "
