@@ -181,17 +181,21 @@ def run_deepbet(images: dict, python: str) -> dict:
         out = {}
         for name in images:
             m = np.asarray(nib.load(Path(tmp) / f"{name}_mask.nii.gz").dataobj) > 0
-            out[name] = (m, secs[str(Path(tmp) / f"{name}.nii.gz")])
+            out[name] = (m, float(np.median(secs[str(Path(tmp) / f"{name}.nii.gz")])))
     return out
 
 
-def time_backends(ch2_path: Path, repeats: int = 3) -> dict:
-    """Median seconds of whole-volume ch2 inference per back-end (after one warm-up)."""
+def time_backends(ch2_path: Path, repeats: int = 3, deepbet_python: str | None = None) -> dict:
+    """Median seconds of whole-volume ch2 inference per back-end (after one warm-up), and of
+    deepbet on the same file in the same run; the load average before and after (the machine
+    is shared: compare numbers of one run only)."""
+    import os
+
     from medseg.engine.predictor import Predictor
     from medseg.io import load_volume
 
     vol = load_volume(str(ch2_path))
-    res = {}
+    res: dict = {"loadavg_before": os.getloadavg()[0]}
     for backend in ("torch", "channels_last", "onnxruntime"):
         try:
             pred = Predictor.from_name("unet_medical", backend=backend)
@@ -205,6 +209,18 @@ def time_backends(ch2_path: Path, repeats: int = 3) -> dict:
             pred.predict_volume(vol)
             ts.append(time.perf_counter() - t)
         res[backend] = float(np.median(ts))
+    if deepbet_python:
+        script = Path(__file__).with_name("deepbet_masks.py")
+        with tempfile.TemporaryDirectory() as tmp:
+            args = []
+            for i in range(repeats):
+                args += [str(ch2_path), str(Path(tmp) / f"m{i}.nii.gz")]
+            out = subprocess.run(
+                [deepbet_python, str(script), *args], capture_output=True, text=True, check=True
+            )
+        times = json.loads(out.stdout.strip().splitlines()[-1])[str(ch2_path)]
+        res["deepbet"] = float(np.median(times))
+    res["loadavg_after"] = os.getloadavg()[0]
     return res
 
 
@@ -298,8 +314,10 @@ def main(argv=None) -> int:
     print(table(rows, db))
     res = {"rows": rows}
     if args.timing:
-        res["timing_ch2_seconds"] = time_backends(MRICRON / "ch2.nii.gz")
-        print("whole-volume ch2 inference (median of 3, s):", res["timing_ch2_seconds"])
+        res["timing_ch2_seconds"] = time_backends(
+            MRICRON / "ch2.nii.gz", deepbet_python=args.deepbet_python
+        )
+        print("whole-volume ch2 inference (s; median of 3):", res["timing_ch2_seconds"])
     if args.figure:
         worst = sorted(rows, key=lambda k: rows[k]["medseg"]["dice"])[:3]
         figure(images, preds, rows, args.figure, worst)
