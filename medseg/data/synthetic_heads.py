@@ -122,7 +122,7 @@ def load_itk_head(data_dir: Path = ITK_DIR, spacing: float = 2.0):
 
 
 def load_mni_brain(spacing: float = 2.0):
-    """MNI152 2009c brain at ``spacing`` mm: ``(labels, brain, t1, affine)`` (needs nilearn)."""
+    """MNI152 2009a (symmetric) brain at ``spacing`` mm: ``(labels, brain, t1, affine)`` (needs nilearn)."""
     import nibabel as nib
     import nilearn
 

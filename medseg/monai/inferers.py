@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from ..transforms.volume_views import clean_brain_probs, pad_to_multiple, plane_probs
@@ -52,7 +53,7 @@ class PlaneViewsInferer(Inferer):
         self.postprocess = bool(postprocess)
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any):
-        x = torch.as_tensor(inputs)
+        x = inputs.as_tensor() if isinstance(inputs, MetaTensor) else torch.as_tensor(inputs)
         if x.dim() != 5 or x.shape[1] != 1:
             raise ValueError(f"expected inputs [B, 1, X, Y, Z], got shape {tuple(x.shape)}")
         out = []
@@ -71,4 +72,8 @@ class PlaneViewsInferer(Inferer):
                 fg = torch.from_numpy(clean_brain_probs(np.ascontiguousarray(p[1].cpu().numpy())))
                 p = torch.stack([1 - fg, fg])
             out.append(p)
-        return torch.stack(out)
+        probs = torch.stack(out)
+        if isinstance(inputs, MetaTensor):  # Invertd / SaveImaged read the input's metadata
+            probs = MetaTensor(probs)
+            probs.copy_meta_from(inputs)
+        return probs
