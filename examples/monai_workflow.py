@@ -2,13 +2,14 @@
 
 Loads a DICOM series with medseg's reader (series grouping, slice sorting, Hounsfield units),
 windows it with a medseg CT preset inside a MONAI ``Compose``, runs the medseg U-Net on every
-axial slice through MONAI's ``SliceInferer``, and writes the mask with MONAI's ``SaveImage``
-(NIfTI, on the input's grid and affine).
+slice of the three planes (2.5-D: neighbouring slices as channels) through medseg's MONAI
+``PlaneViewsInferer``, and writes the mask with MONAI's ``SaveImage`` (NIfTI, on the input's
+grid and affine).
 
     python examples/monai_workflow.py [DICOM_FOLDER_OR_NIFTI] [-o OUT_DIR]
 
 Without arguments it uses the 5-slice CT series that ships with pydicom. The shipped
-``unet_medical`` weights are a brain-extraction model for T1 MRI, so on CT this shows the
+``unet_medical`` weights are a brain-extraction model for head MRI, so on CT this shows the
 plumbing, not a meaningful segmentation; pass ``--weights`` for your own CT checkpoint (a
 state dict of ``unet_medical``), or see configs/brain_extraction for the MRI bundle.
 """
@@ -36,7 +37,6 @@ def main(argv: list[str] | None = None) -> Path:
     args = ap.parse_args(argv)
 
     import torch
-    from monai.inferers import SliceInferer
     from monai.transforms import (
         Compose,
         EnsureChannelFirstd,
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     from medseg.io.monai_readers import MedsegLoadImaged
     from medseg.models import create_model
+    from medseg.monai.inferers import PlaneViewsInferer
     from medseg.transforms.dictionary import CTWindowd
 
     scan = args.scan or default_series()
@@ -70,16 +71,19 @@ def main(argv: list[str] | None = None) -> Path:
         f"window {args.window}: values in [{float(image.min()):.2f}, {float(image.max()):.2f}]"
     )
 
-    # 2. the medseg U-Net on every axial slice, through a MONAI inferer
+    # 2. the medseg U-Net on every slice of its planes, through a MONAI inferer
     if args.weights:
         model = create_model("unet_medical", weights=args.weights)
     else:
         model = create_model("unet_medical", pretrained=True)
     model.eval()
-    inferer = SliceInferer(roi_size=(-1, -1), spatial_dim=2, sw_batch_size=16)
+    cfg = model.cfg
+    inferer = PlaneViewsInferer(
+        planes=cfg.volume_planes or ("axial",), context=cfg.context_slices, divisor=cfg.divisor
+    )
     with torch.no_grad():
-        logits = inferer(image[None], model)[0]  # [2, X, Y, Z]
-    data["pred"] = logits.argmax(0, keepdim=True).to(torch.uint8)  # keeps the MetaTensor meta
+        probs = inferer(image[None], model)[0]  # [2, X, Y, Z]
+    data["pred"] = probs.argmax(0, keepdim=True).to(torch.uint8)  # keeps the MetaTensor meta
 
     # 3. MONAI post-processing, then SaveImage writes NIfTI with the image's affine
     post = Compose(

@@ -283,9 +283,10 @@ class Predictor:
             return np.repeat(img[..., None], cin, axis=-1) if cin != 1 else img[..., None]
         if cin == 3:
             return img
-        if cin == 1:  # RGB upload to a grayscale model: ITU-R BT.601 luma
+        if cin == 1 or self.cfg.context_slices:  # RGB into a grayscale model: BT.601 luma
             lum = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-            return (np.round(lum).astype(np.uint8) if img.dtype == np.uint8 else lum)[..., None]
+            g = (np.round(lum).astype(np.uint8) if img.dtype == np.uint8 else lum)[..., None]
+            return g if cin == 1 else np.repeat(g, cin, axis=-1)  # 2.5-D: slice in every channel
         raise ValueError(f"cannot feed a 3-channel image to a {cin}-channel model")
 
     def preprocess(self, image: np.ndarray, size: Sequence[int] | None = None) -> torch.Tensor:

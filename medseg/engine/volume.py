@@ -72,7 +72,21 @@ def predict_volume(
         )
     arr, sp, to_source = canonical_array(volume, spacing)
     if not np.isfinite(arr).all():
-        raise ValueError("volume contains NaN or Inf values")
+        # as the readers do: NaN backgrounds become the image minimum (refused only when no
+        # voxel is finite), and the caller hears about it
+        import warnings
+
+        from ..io.volume import fill_nonfinite
+
+        arr, n_bad = fill_nonfinite(np.array(arr, dtype=np.float32))
+        warnings.warn(
+            f"{n_bad} NaN/Inf voxel(s) were set to the image minimum before segmenting",
+            stacklevel=3,
+        )
+    if cfg.volume_planes:  # 2.5-D tri-planar models: the contract of transforms.volume_views
+        return _predict_views(
+            predictor, arr, sp, to_source, batch_size, postprocess, return_probs, window
+        )
     nx, ny, nz = arr.shape
     vol = torch.from_numpy(arr.astype(np.float32)).permute(2, 0, 1)[:, None]  # [Z, 1, X, Y]
     if cfg.spacing is not None:
@@ -108,3 +122,32 @@ def predict_volume(
     if probs_out is not None:
         return mask, np.stack([to_source(c) for c in probs_out])
     return mask
+
+
+def _predict_views(predictor, arr, sp, to_source, batch_size, postprocess, return_probs, window):
+    from ..transforms.volume_views import predict_views
+
+    fn = predictor.logits
+    if window is not None:
+        from .sliding import sliding_window_predict
+
+        def fn(b):
+            return sliding_window_predict(predictor.logits, b, roi_size=tuple(window))
+
+    out = predict_views(
+        fn,
+        arr,
+        sp,
+        predictor.cfg,
+        batch_size=batch_size,
+        postprocess=postprocess,
+        return_probs=return_probs,
+    )
+    labels, probs = out if return_probs else (out, None)
+    if postprocess and predictor.cfg.num_classes != 2:  # binary masks are cleaned in there
+        from .postprocess import clean_mask
+
+        labels = clean_mask(labels)
+    if probs is not None:
+        return to_source(labels), np.stack([to_source(c) for c in probs])
+    return to_source(labels)

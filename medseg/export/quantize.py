@@ -26,8 +26,8 @@ def _prepare(image: np.ndarray, cfg, size: Sequence[int] | None) -> np.ndarray:
     if img.ndim == 2:
         img = img[..., None]
     if img.shape[-1] != cfg.in_channels:
-        if cfg.in_channels == 3 and img.shape[-1] == 1:
-            img = np.repeat(img, 3, axis=-1)
+        if img.shape[-1] == 1:  # grey into RGB or 2.5-D (context slices) models
+            img = np.repeat(img, cfg.in_channels, axis=-1)
         elif cfg.in_channels == 1 and img.shape[-1] >= 3:
             img = (img[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[
                 ..., None

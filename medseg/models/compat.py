@@ -10,11 +10,11 @@ Example:
     >>> from medseg.models import get_model_cfg
     >>> cfg = get_model_cfg("unet_medical")
     >>> check_input(cfg, kind="volume", modality="")     # NIfTI: no modality information
-    'no modality information in the input; unet_medical expects MR T1 head scans'
+    'no modality information in the input; unet_medical expects MR head scans'
     >>> check_input(cfg, kind="volume", modality="CT")
     Traceback (most recent call last):
     ...
-    medseg.models.compat.InputMismatchError: a CT scan into unet_medical, a model trained on MR T1 head scans; ...
+    medseg.models.compat.InputMismatchError: a CT scan into unet_medical, a model trained on MR head scans; ...
 """
 
 from __future__ import annotations

@@ -56,6 +56,10 @@ class ModelCfg:
         body_part: anatomy it expects (e.g. ``"head"``), ``""`` if not specific.
         context_slices: 2.5-D input: neighbouring slices on each side stacked as channels
             (``in_channels == 2 * context_slices + 1``); 0 for plain 2-D models.
+        volume_planes: planes (``"axial"``, ``"coronal"``, ``"sagittal"``) whose 2.5-D slice
+            predictions are averaged for a volume, on an isotropic grid of ``spacing[0]`` mm
+            (:mod:`medseg.transforms.volume_views`); empty: axial slices at the volume's own
+            z spacing, resampled in-plane only.
     """
 
     name: str
@@ -79,6 +83,7 @@ class ModelCfg:
     contrast: str = ""
     body_part: str = ""
     context_slices: int = 0
+    volume_planes: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> ModelCfg:
         return dataclasses.replace(self, **changes)

@@ -128,7 +128,7 @@ def unet(
         name="unet_medical",
         task="medical",
         num_classes=2,
-        in_channels=1,
+        in_channels=5,
         class_names=MEDICAL_CLASSES,
         palette=MEDICAL_PALETTE,
         normalization="zscore",
@@ -138,20 +138,24 @@ def unet(
         divisor=16,
         input_size=(128, 128),
         weights="unet_medical.pt",
-        weights_sha256="d9158374cf9a262e978e13c9d87ad0d8e493250cb84ac9d455fc1dac8f02932a",
+        weights_sha256="f32f600299e21bd8ba4dfa3ae6623e38b2a859fa585fc396613cebef5641dcc8",
         license=(
-            "weights: Apache-2.0 (medseg); trained on the ITK KmeansTest T1 pair "
-            "(insighttoolkit5-examples, Apache-2.0); see medseg/models/weights/unet_medical.md"
+            "weights: Apache-2.0 (medseg); trained only on synthetic heads made from the ITK "
+            "KmeansTest T1 label maps (insighttoolkit5-examples, Apache-2.0) and nilearn's "
+            "MNI152 2009 maps; see medseg/models/weights/unet_medical.md"
         ),
         notes=(
-            "2-D brain extraction on axial T1 slices resampled in-plane to 2 mm and z-scored per "
-            "volume; trained on one real subject (ITK) with heavy augmentation by "
-            "scripts/train_brain.py (seed 0). Held-out Colin27 (ch2 vs ch2bet): 3-D Dice 0.926. "
-            "Research demo, not for clinical use."
+            "2.5-D brain extraction for MRI heads of any contrast: each slice with 2 neighbours "
+            "on each side (2 mm isotropic grid) as channels, axial, coronal and sagittal "
+            "predictions averaged. Trained only on synthetic heads of random contrast "
+            "(SynthStrip-style) by scripts/train_brain.py (seed 0). Held-out Colin27 results "
+            "in the model card. Research demo, not for clinical use."
         ),
         modalities=("MR",),
-        contrast="T1",
+        contrast="",  # contrast-agnostic (synthetic random-contrast training)
         body_part="head",
+        context_slices=2,
+        volume_planes=("axial", "coronal", "sagittal"),
     ),
     description="grayscale U-Net for medical slices (binary or multi-class)",
 )

@@ -108,6 +108,9 @@ def create_model(
     if nc != cfg.num_classes:
         changes["class_names"] = tuple(f"class_{i}" for i in range(nc))
         changes["palette"] = default_palette(nc)
+    if ic != cfg.in_channels and cfg.context_slices:
+        # a 2.5-D model built with another channel count: the context follows (1 -> plain 2-D)
+        changes["context_slices"] = max(0, (ic - 1) // 2)
     if ic != cfg.in_channels and cfg.normalization == "imagenet":
         changes["mean"] = (cfg.mean * ic)[:ic] if ic > len(cfg.mean) else cfg.mean[:ic]
         changes["std"] = (cfg.std * ic)[:ic] if ic > len(cfg.std) else cfg.std[:ic]

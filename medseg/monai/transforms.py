@@ -110,3 +110,60 @@ class InPlaneResampled(MapTransform, InvertibleTransform):
             if r.target is not None:
                 d[key] = r.inverse(d[key])
         return d
+
+
+class IsotropicResample(Resize):
+    """Resample all three spatial axes to ``spacing`` mm: the grid of the 2.5-D tri-planar models.
+
+    ``round(n * spacing_i / spacing)`` voxels per axis (the physical extent kept), trilinear
+    with ``align_corners=False`` — :func:`medseg.transforms.volume_views.resample` as a MONAI
+    transform; ``Invertd`` resizes back (trilinear) to the original grid.
+
+    Args:
+        spacing: target spacing (mm); a sequence (e.g. ``model.cfg.spacing``) uses its first
+            value; ``None`` leaves the image as it is.
+        mode: ``"linear"`` (default) or ``"nearest"`` (label maps).
+    """
+
+    def __init__(self, spacing: float | Sequence[float] | None, mode: str = "linear") -> None:
+        if mode not in ("linear", "nearest"):
+            raise ValueError(f"mode must be 'linear' or 'nearest', got {mode!r}")
+        if spacing is not None:
+            spacing = float(spacing[0] if isinstance(spacing, Sequence) else spacing)
+            if spacing <= 0:
+                raise ValueError(f"spacing must be a positive number (mm), got {spacing}")
+        super().__init__(spatial_size=-1, mode="trilinear" if mode == "linear" else "nearest")
+        self.target = spacing
+        self.linear = mode == "linear"
+
+    def __call__(self, img: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+        if self.target is None:
+            return img
+        if not isinstance(img, MetaTensor):
+            raise TypeError("IsotropicResample needs a MetaTensor with an affine")
+        if img.ndim != 4:
+            raise ValueError(f"expected [C, X, Y, Z], got shape {tuple(img.shape)}")
+        from ..transforms.volume_views import isotropic_size
+
+        spacing = affine_to_spacing(img.affine, r=3).tolist()
+        self.spatial_size = isotropic_size(img.shape[1:], spacing, self.target)
+        mode = "trilinear" if self.linear else "nearest"
+        return super().__call__(img, mode=mode, align_corners=False if self.linear else None)
+
+
+class IsotropicResampled(InPlaneResampled):
+    """Dictionary version of :class:`IsotropicResample` (same arguments as
+    :class:`InPlaneResampled`)."""
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        spacing: float | Sequence[float] | None,
+        mode: str | Sequence[str] = "linear",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        modes = [mode] * len(self.keys) if isinstance(mode, str) else list(mode)
+        if len(modes) != len(self.keys):
+            raise ValueError(f"got {len(modes)} modes for {len(self.keys)} keys")
+        self.resamplers = {k: IsotropicResample(spacing, m) for k, m in zip(self.keys, modes)}

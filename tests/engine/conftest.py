@@ -16,7 +16,11 @@ def small_unet():
 @pytest.fixture
 def small_medical():
     torch.manual_seed(0)
-    return create_model("unet_medical", base_channels=8).eval()
+    m = create_model("unet_medical", in_channels=1, base_channels=8).eval()
+    # the classic path (axial 2-D slices at the volume's own z); the tri-planar 2.5-D path of
+    # the shipped model is tested with its own cfg (test_volume.py, tests/transforms)
+    m.cfg = m.cfg.replace(volume_planes=())
+    return m
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_export_cli_with_checkpoint(tmp_path):
     sess = ort.InferenceSession(
         str(tmp_path / "o" / "unet_medical.onnx"), providers=["CPUExecutionProvider"]
     )
-    x = torch.randn(1, 1, 32, 32)
+    x = torch.randn(1, m.cfg.in_channels, 32, 32)
     with torch.no_grad():
         ref = m.eval()(x).numpy()
     np.testing.assert_allclose(sess.run(None, {"input": x.numpy()})[0], ref, atol=1e-4)

@@ -114,7 +114,8 @@ def test_ct_window_preprocessing_in_graph(tmp_path):
         layout="nchw",
     )
     sess = _ort(tmp_path / "ct.onnx")
-    img = np.random.default_rng(1).integers(0, 256, (1, 1, 20, 24), dtype=np.uint8)
+    c = m.cfg.in_channels
+    img = np.random.default_rng(1).integers(0, 256, (1, c, 20, 24), dtype=np.uint8)
     _, probs = sess.run(None, {"image": img})
     x = np.clip((img.astype(np.float32) - (40 - 200)) / 400, 0, 1)
     with torch.no_grad():

@@ -141,7 +141,7 @@ def test_sliding_window_on_device_matches_cpu():
     from medseg.models import create_model
 
     m = create_model("unet_medical", pretrained=True).eval()
-    x = torch.randn(1, 1, 300, 260, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(1, m.cfg.in_channels, 300, 260, generator=torch.Generator().manual_seed(3))
     ref = sliding_window_predict(m, x, roi_size=(128, 128), overlap=0.25)
     md = create_model("unet_medical", pretrained=True).eval().to(DEV)
     with no_tf32():

@@ -66,7 +66,7 @@ def test_unknown_model_lists_known_names():
 
 
 def test_wrong_input_channels_is_a_clear_error():
-    m = create_model("unet_medical", base_channels=8)
+    m = create_model("unet_medical", in_channels=1, base_channels=8)
     with pytest.raises(ValueError, match="expected 1 input channels, got 3"):
         m(torch.randn(1, 3, 32, 32))
 

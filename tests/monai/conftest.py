@@ -78,7 +78,7 @@ def mixed_series(tmp_path_factory, ct5n) -> Path:
 
 @pytest.fixture(scope="session")
 def test_unet_ckpt(tmp_path_factory, t1_crop) -> Path:
-    """A ``unet_medical`` state dict whose output varies across the image.
+    """A ``unet_medical`` state dict (2.5-D input) whose output varies across the image.
 
     A freshly initialised U-Net predicts one class almost everywhere (its BatchNorm running
     statistics are 0/1), which would make mask comparisons trivially equal. Here BatchNorm
@@ -94,7 +94,10 @@ def test_unet_ckpt(tmp_path_factory, t1_crop) -> Path:
     model = create_model("unet_medical")
     img = nib.load(t1_crop)
     arr = np.asarray(nib.as_closest_canonical(img).dataobj, dtype=np.float32)
-    x = torch.from_numpy(zscore_normalize(np.moveaxis(arr, 2, 0)[:, None].copy()))
+    z = zscore_normalize(np.moveaxis(arr, 2, 0))  # [Z, X, Y] axial slices
+    c = model.cfg.context_slices  # 2.5-D stacks: each slice with its neighbours as channels
+    idx = np.clip(np.arange(len(z))[:, None] + np.arange(-c, c + 1)[None], 0, len(z) - 1)
+    x = torch.from_numpy(np.ascontiguousarray(z[idx]))
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 1.0

@@ -95,7 +95,7 @@ def test_ckpt_export_torchscript(tmp_path, test_unet, test_unet_ckpt):
     assert (
         json.loads(extra["metadata.json"])["version"] == json.loads(METADATA.read_text())["version"]
     )
-    x = torch.randn(2, 1, 64, 48)
+    x = torch.randn(2, test_unet.cfg.in_channels, 64, 48)
     with torch.no_grad():
         torch.testing.assert_close(ts(x), test_unet(x), rtol=0, atol=1e-5)
 

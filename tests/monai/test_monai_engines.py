@@ -14,13 +14,15 @@ from medseg.models import create_model
 
 def _tiny_unet(num_classes=2):
     torch.manual_seed(0)
-    return create_model("unet_medical", num_classes=num_classes, base_channels=4).eval()
+    return create_model(
+        "unet_medical", num_classes=num_classes, in_channels=1, base_channels=4
+    ).eval()
 
 
 def test_sliding_window_inferer_equals_medseg_sliding_window(test_unet):
     from medseg.engine.sliding import make_inferer, sliding_window_predict
 
-    x = torch.randn(1, 1, 90, 70)
+    x = torch.randn(1, test_unet.cfg.in_channels, 90, 70)
     ours = sliding_window_predict(test_unet, x, roi_size=(48, 48), overlap=0.25, mode="gaussian")
     with torch.no_grad():
         monai_out = SlidingWindowInferer(
@@ -39,7 +41,8 @@ def test_sliding_window_inferer_equals_medseg_sliding_window(test_unet):
 
 
 def test_slice_inferer_runs_the_2d_model_on_axial_slices(test_unet):
-    vol = MetaTensor(torch.randn(1, 1, 40, 36, 5), affine=torch.diag(torch.tensor([2.0, 2, 3, 1])))
+    c = test_unet.cfg.in_channels
+    vol = MetaTensor(torch.randn(1, c, 40, 36, 5), affine=torch.diag(torch.tensor([2.0, 2, 3, 1])))
     with torch.no_grad():
         out = SliceInferer(roi_size=(-1, -1), spatial_dim=2, sw_batch_size=3)(vol, test_unet)
         ref = torch.stack([test_unet(vol.as_tensor()[..., k]) for k in range(5)], dim=-1)
@@ -49,7 +52,7 @@ def test_slice_inferer_runs_the_2d_model_on_axial_slices(test_unet):
 
 @pytest.mark.parametrize(
     "name,kwargs,cin",
-    [("unet_medical", {"base_channels": 4}, 1), ("unet", {"base_channels": 4}, 3)],
+    [("unet_medical", {"base_channels": 4}, 5), ("unet", {"base_channels": 4}, 3)],
 )
 def test_models_accept_metatensor(name, kwargs, cin):
     torch.manual_seed(0)
