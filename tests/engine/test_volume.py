@@ -107,10 +107,21 @@ def test_bad_volumes(small_medical):
         p.predict_volume(np.zeros((8, 8), np.float32))
     with pytest.raises(ValueError, match="spacing"):
         p.predict_volume(np.zeros((8, 8, 2), np.float32), (1.0, 0.0, 1.0))
-    bad = np.zeros((8, 8, 2), np.float32)
-    bad[0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        p.predict_volume(bad)
+    with pytest.raises(ValueError, match="NaN"):  # nothing finite to segment
+        p.predict_volume(np.full((8, 8, 2), np.nan, np.float32))
+
+
+def test_nan_voxels_are_the_minimum_with_a_warning(small_medical):
+    p = Predictor.from_model(small_medical)
+    arr = np.random.default_rng(0).normal(5, 1, (16, 16, 3)).astype(np.float32)
+    bad = arr.copy()
+    bad[0] = np.nan
+    ref = arr.copy()
+    ref[0] = arr[1:].min()  # the minimum of the finite voxels
+    with pytest.warns(UserWarning, match="NaN/Inf"):
+        got = p.predict_volume(bad)
+    np.testing.assert_array_equal(got, p.predict_volume(ref))
+    assert np.isnan(bad[0]).all()  # the caller's array is left as it was
 
 
 def test_real_dicom_series(small_medical, ct5n_dir):
