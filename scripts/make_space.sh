@@ -8,8 +8,8 @@
 # a README.md that starts with the Space's configuration (deploy/space_readme_header.md).
 # Tests and CI files stay out. Upload it with `hf upload` (docs/hosting.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=${1:?usage: scripts/make_space.sh OUT_DIR}
+OUT=$(realpath -m "${1:?usage: scripts/make_space.sh OUT_DIR}")
+cd "$(dirname "$(readlink -f "$0")")/.."  # the checkout, also when called through a link
 rm -rf "$OUT"
 mkdir -p "$OUT"
 git archive --format=tar HEAD | tar -x -C "$OUT"
