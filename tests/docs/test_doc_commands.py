@@ -275,15 +275,29 @@ def test_doc_block_runs(block: Block, workspace: Path):
             cmd = [sys.executable, "-"]
         else:
             cmd = ["bash", "-euo", "pipefail", "-s"]
-        r = subprocess.run(
+        # own process group: on a timeout the whole tree goes, not only the shell
+        proc = subprocess.Popen(
             cmd,
-            input=body,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             cwd=workspace,
             env=_env(port),
-            capture_output=True,
             text=True,
-            timeout=timeout,
+            start_new_session=True,
         )
+        try:
+            out, err = proc.communicate(body, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"{block.id} did not finish within {timeout:.0f} s:\n{err[-3000:]}")
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything the block left running
+            except ProcessLookupError:
+                pass
+        r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
