@@ -26,9 +26,15 @@ from torch import nn
 
 from ..models import ModelCfg, create_model
 from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
-from ..runners import OrtRunner, Runner, TorchScriptRunner
+from ..runners import OpenVinoRunner, OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
-from .backends import make_runner
+from .backends import BACKENDS, make_runner, resolve_backend
+
+#: back-ends that run an exported file, per format (``auto`` chooses among the others)
+_FILE_BACKENDS = {
+    "onnx": ("onnxruntime", "openvino-fp32", "openvino-bf16", "auto"),
+    "openvino": ("openvino-fp32", "openvino-bf16", "auto"),
+}
 
 
 @dataclass
@@ -61,6 +67,32 @@ def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
     from ..models import get_model_cfg
 
     return get_model_cfg(str(cfg))
+
+
+def _file_runner(path, cfg, backend, reference, built, threads) -> Runner:
+    """A runner for an exported file: one back-end, or ``auto`` over those that run it."""
+    from .autotune import AutoRunner, limit_candidates
+    from .calibration import file_fingerprint
+
+    def ov(precision):
+        return lambda: OpenVinoRunner(path, precision=precision, threads=threads)
+
+    factories = {
+        "onnxruntime": lambda: built.get("onnxruntime") or OrtRunner(path, threads=threads)
+    }
+    factories.update({"openvino-fp32": ov("fp32"), "openvino-bf16": ov("bf16")})
+    if backend != "auto":
+        return factories[backend]()
+    from .backends import auto_candidates
+
+    avail = set(auto_candidates("cpu")) | {reference}
+    names = [n for n in limit_candidates(list(factories), reference) if n in avail]
+    if Path(path).suffix.lower() == ".xml":
+        names = [n for n in names if n.startswith("openvino")]
+        fid = file_fingerprint(path, Path(path).with_suffix(".bin"))
+    else:
+        fid = file_fingerprint(path)
+    return AutoRunner({n: factories[n] for n in names}, reference=reference, cfg=cfg, model_id=fid)
 
 
 class Predictor:
@@ -104,11 +136,12 @@ class Predictor:
         name: str,
         *,
         pretrained: bool = True,
-        backend: str = "torch",
+        backend: str = "auto",
         device: str = "cpu",
         weights: str | Path | None = None,
         calibration: Sequence[np.ndarray] | None = None,
         ort_spin: bool = True,
+        candidates: Sequence[str] | None = None,
         **model_kwargs: Any,
     ) -> Predictor:
         """Build a registered model (shipped weights by default) on ``backend``.
@@ -116,28 +149,55 @@ class Predictor:
         Args:
             name: registry name (``medseg models`` lists them).
             pretrained: load the weights shipped in the package; ``False`` for random weights.
-            backend: ``torch``, ``channels_last``, ``bf16``, ``torchscript``, ``onnxruntime``
-                or ``ort-int8`` (converted on the fly into a temporary folder).
+            backend: a name from :data:`~medseg.engine.backends.BACKENDS`: ``auto`` (default:
+                the fastest back-end on this machine whose labels agree with eager fp32,
+                measured on first use and cached, see :mod:`medseg.engine.autotune`),
+                ``torch``, ``channels_last``, ``bf16``, ``torchscript``, ``onnxruntime``,
+                ``ort-int8``, ``openvino-fp32``, ``openvino-bf16`` (exported on the fly into
+                a temporary folder).
             device: torch device for the torch back-ends.
             weights: a checkpoint path instead of the shipped weights.
             calibration: images for ``ort-int8`` calibration (default: synthetic).
             ort_spin: ONNX Runtime threads spin-wait (see
                 :func:`~medseg.engine.backends.make_runner`); ``False`` for pipelines.
+            candidates: for ``auto``, the back-ends to choose from (default: all available
+                here, limited by ``$MEDSEG_AUTO_BACKENDS``).
             **model_kwargs: architecture options for :func:`create_model`.
         """
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
-        kw: dict[str, Any] = {"calibration": calibration} if backend == "ort-int8" else {}
-        if backend in ("onnxruntime", "ort-int8"):
-            kw["ort_spin"] = ort_spin
+        kw: dict[str, Any] = {"ort_spin": ort_spin}
+        if calibration is not None:
+            kw["calibration"] = calibration
+        if candidates is not None:
+            kw["candidates"] = candidates
         return cls.from_model(model, backend=backend, device=device, **kw)
 
     @classmethod
     def from_checkpoint(
-        cls, name: str, path: str | Path, *, backend: str = "torch", device: str = "cpu", **kw: Any
+        cls, name: str, path: str | Path, *, backend: str = "auto", device: str = "cpu", **kw: Any
     ) -> Predictor:
-        """A registered architecture with a user checkpoint (``torch.load(weights_only=True)``)."""
+        """A registered architecture with a user checkpoint (``torch.load(weights_only=True)``).
+
+        An exported file works too: an OpenVINO IR (``.xml``, see :meth:`from_openvino`) or an
+        ONNX graph (``.onnx``, see :meth:`from_onnx`); their stored ModelCfg is used, and
+        ``backend`` must be one that runs them (``auto`` chooses among those).
+        """
+        suffix = Path(path).suffix.lower()
+        if suffix in (".xml", ".onnx"):
+            p = cls.from_openvino(path, backend=backend) if suffix == ".xml" else None
+            if p is None:
+                p = cls.from_onnx(path, backend=backend)
+            if p.cfg.name != name:
+                import warnings
+
+                warnings.warn(
+                    f"{Path(path).name} holds model {p.cfg.name!r} (its stored config is used), "
+                    f"not {name!r}",
+                    stacklevel=2,
+                )
+            return p
         return cls.from_name(
             name, pretrained=False, weights=path, backend=backend, device=device, **kw
         )
@@ -149,6 +209,7 @@ class Predictor:
         cfg: ModelCfg | str | Path | None = None,
         *,
         threads: int | None = None,
+        backend: str = "onnxruntime",
     ) -> Predictor:
         """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
 
@@ -158,7 +219,15 @@ class Predictor:
             cfg: the model's :class:`ModelCfg`, a registry name, or the ``<name>.cfg.json``
                 file ``medseg export`` writes next to the graph; default: the cfg that
                 :func:`medseg.export.export_onnx` stores in the graph's metadata.
+            threads: inference threads (default: torch's).
+            backend: ``onnxruntime``, ``openvino-fp32``, ``openvino-bf16``, or ``auto``
+                (the fastest of those whose labels agree with ONNX Runtime fp32).
         """
+        backend = resolve_backend(backend)
+        if backend not in _FILE_BACKENDS["onnx"]:
+            raise ValueError(
+                f"an ONNX graph runs on {', '.join(_FILE_BACKENDS['onnx'])}, not {backend!r}"
+            )
         runner = OrtRunner(path, threads=threads)
         if runner.session.get_inputs()[0].type != "tensor(float)":
             raise ValueError(
@@ -175,7 +244,53 @@ class Predictor:
                     f"{Path(path).name} carries no medseg ModelCfg metadata; pass cfg= (a "
                     "ModelCfg, a registry name or a .cfg.json file)"
                 )
-        return cls(runner, _resolve_cfg(cfg))
+        cfg = _resolve_cfg(cfg)
+        if backend != "onnxruntime":
+            runner = _file_runner(
+                path, cfg, backend, "onnxruntime", {"onnxruntime": runner}, threads
+            )
+        return cls(runner, cfg)
+
+    @classmethod
+    def from_openvino(
+        cls,
+        path: str | Path,
+        cfg: ModelCfg | str | Path | None = None,
+        *,
+        backend: str = "openvino-fp32",
+        threads: int | None = None,
+    ) -> Predictor:
+        """An OpenVINO IR written by :func:`medseg.export.export_openvino` (``medseg export
+        --format openvino``).
+
+        Args:
+            path: the IR's ``.xml`` (its ``.bin`` beside it).
+            cfg: default: the ModelCfg stored in the IR (or in ``<name>.cfg.json`` beside it).
+            backend: ``openvino-fp32`` (default: exact), ``openvino-bf16`` (CPUs with
+                AVX512-BF16 or AMX), or ``auto`` (bf16 where its labels agree with fp32 on
+                ≥ 99.5 % of pixels and it is faster; see :mod:`medseg.engine.autotune`).
+            threads: inference threads (default: torch's).
+        """
+        backend = resolve_backend(backend)
+        if backend not in _FILE_BACKENDS["openvino"]:
+            raise ValueError(
+                f"an OpenVINO IR runs on {', '.join(_FILE_BACKENDS['openvino'])}, not {backend!r}"
+            )
+        if cfg is None:
+            from ..export.openvino import read_openvino_cfg
+
+            cfg = read_openvino_cfg(path)
+            if cfg is None:
+                raise ValueError(
+                    f"{Path(path).name} carries no medseg ModelCfg (rt_info or .cfg.json); pass "
+                    "cfg= (a ModelCfg, a registry name or a .cfg.json file)"
+                )
+        cfg = _resolve_cfg(cfg)
+        if backend == "auto":
+            runner = _file_runner(path, cfg, backend, "openvino-fp32", {}, threads)
+        else:
+            runner = OpenVinoRunner(path, precision=backend.split("-")[1], threads=threads)
+        return cls(runner, cfg)
 
     @classmethod
     def from_torchscript(
@@ -183,6 +298,33 @@ class Predictor:
     ) -> Predictor:
         """A TorchScript file written by :func:`medseg.export.export_torchscript`."""
         return cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
+
+    # ------------------------------------------------------------------ back-end
+    def backend_info(self) -> dict[str, Any]:
+        """Which back-end runs this predictor, for reports and the app.
+
+        Returns:
+            ``backend`` (the name that runs: for ``auto`` its latest choice, ``"auto"`` before
+            the first call), ``label`` (for people), ``auto`` (``True`` when chosen
+            automatically), ``summary`` (one line: for ``auto`` the speed-up over eager fp32
+            and the label agreement that decided it), ``choice`` (the
+            :class:`~medseg.engine.autotune.AutoChoice` as a dict, or ``None``).
+        """
+        r = self.runner
+        choice = getattr(r, "choice", None) if getattr(r, "name", "") == "auto" else None
+        name = choice.backend if choice is not None else str(getattr(r, "name", "custom"))
+        label = BACKENDS[name].label if name in BACKENDS else name
+        if getattr(r, "name", "") == "auto":
+            summary = r.describe()
+        else:
+            summary = name
+        return {
+            "backend": name,
+            "label": label,
+            "auto": getattr(r, "name", "") == "auto",
+            "summary": summary,
+            "choice": choice.to_dict() if choice is not None else None,
+        }
 
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:
