@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelCfg, create_model
-from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
+from ..models.outputs import labels_dtype, logits_to_labels, logits_to_probs, probs_to_labels
 from ..runners import OpenVinoRunner, OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
 from .backends import BACKENDS, make_runner, resolve_backend
@@ -37,22 +36,55 @@ _FILE_BACKENDS = {
 }
 
 
-@dataclass
 class Prediction:
     """Result for one image.
 
     Attributes:
         labels: ``[H, W]`` class per pixel (uint8 when classes fit, else int64).
-        probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class).
-        seconds: wall time of preprocessing + model + resizing for this call (a batch call
-            reports its time shared equally among its images).
+        probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class),
+            computed on first access: the labels come straight from the logits, and most
+            callers (the app, batch jobs, video) never read the probabilities.
+        seconds: wall time of preprocessing + model + resizing + labels for this call (a batch
+            call reports its time shared equally among its images).
         uncertainty: ``[H, W]`` float32 per-pixel uncertainty when TTA was used, else ``None``.
     """
 
-    labels: np.ndarray
-    probs: np.ndarray
-    seconds: float
-    uncertainty: np.ndarray | None = None
+    __slots__ = ("_logits", "_probs", "labels", "seconds", "uncertainty")
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        probs: np.ndarray | None = None,
+        seconds: float = 0.0,
+        uncertainty: np.ndarray | None = None,
+        *,
+        logits: torch.Tensor | None = None,
+    ):
+        if probs is None and logits is None:
+            raise ValueError("a Prediction needs probs or the logits to compute them from")
+        self.labels = labels
+        self._probs = probs
+        self._logits = logits  # [C, H, W] at the image size, until probs are asked for
+        self.seconds = seconds
+        self.uncertainty = uncertainty
+
+    @property
+    def probs(self) -> np.ndarray:
+        if self._probs is None:
+            p = logits_to_probs(self._logits[None])[0]
+            self._probs = p.numpy().astype(np.float32, copy=False)
+            self._logits = None
+        return self._probs
+
+    @probs.setter
+    def probs(self, value: np.ndarray) -> None:
+        self._probs, self._logits = value, None
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction(labels={self.labels.shape} {self.labels.dtype}, "
+            f"seconds={self.seconds:.4f}, uncertainty={self.uncertainty is not None})"
+        )
 
 
 def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
@@ -378,13 +410,13 @@ class Predictor:
 
     def _finish(
         self, logits: torch.Tensor, out_size: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, torch.Tensor]:
+        """Logits ``[N, K, h, w]`` → labels ``[N, H, W]`` (numpy) and logits at ``out_size``."""
         if tuple(logits.shape[-2:]) != out_size:
             logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
-        probs = logits_to_probs(logits)
-        labels = probs_to_labels(probs)
         dt = labels_dtype(self.cfg.num_classes)
-        return labels.numpy().astype(dt), probs.numpy().astype(np.float32, copy=False)
+        labels = logits_to_labels(logits, dtype=torch.uint8 if dt == np.uint8 else torch.int64)
+        return labels.numpy(), logits
 
     def predict_image(
         self,
@@ -441,8 +473,8 @@ class Predictor:
                 logits = sliding_window_predict(self.logits, x, roi_size=window, overlap=overlap)
             else:
                 logits = self.logits(x)
-            labels, probs = self._finish(logits, (h, w))
-            labels, probs = labels[0], probs[0]
+            labels, logits = self._finish(logits, (h, w))
+            return Prediction(labels[0], seconds=time.perf_counter() - t0, logits=logits[0])
         return Prediction(labels, probs, time.perf_counter() - t0, unc)
 
     def predict_batch(
@@ -470,10 +502,10 @@ class Predictor:
                 chunk = idx[s : s + self.batch_size]
                 t0 = time.perf_counter()
                 x = torch.cat([self.preprocess(imgs[i], size) for i in chunk])
-                labels, probs = self._finish(self.logits(x), (h, w))
+                labels, logits = self._finish(self.logits(x), (h, w))
                 dt = (time.perf_counter() - t0) / len(chunk)
                 for j, i in enumerate(chunk):
-                    out[i] = Prediction(labels[j], probs[j], dt)
+                    out[i] = Prediction(labels[j], seconds=dt, logits=logits[j])
         return out  # type: ignore[return-value]
 
     def predict_volume(
