@@ -42,7 +42,30 @@ MAX_PHOTO_SIDE = 1024
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_EXTS = (".nii", ".nii.gz")
 VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v")
-BACKENDS = {"PyTorch": "torch", "ONNX Runtime": "onnxruntime"}
+# --- issue 18 (perf): the back-ends the app offers, label -> name, read from
+# medseg.engine.backends.BACKENDS (the one list); "Automatic" (auto) is the default: the
+# fastest back-end on this machine whose labels agree with eager PyTorch fp32. The label of
+# what really ran is backend_note(predictor).
+APP_BACKENDS = ("auto", "torch", "onnxruntime", "openvino-fp32", "openvino-bf16")
+
+
+def _app_backends() -> dict[str, str]:
+    from ..engine.backends import BACKENDS as ALL
+
+    return {ALL[n].label: n for n in APP_BACKENDS if n in ALL}
+
+
+BACKENDS = _app_backends()
+DEFAULT_BACKEND = next(iter(BACKENDS))  # "Automatic"
+
+
+def backend_note(predictor: Any) -> str:
+    """What runs ``predictor``: for auto, its choice and why (speed-up, label agreement)."""
+    info = getattr(predictor, "backend_info", None)
+    return info()["summary"] if info else str(getattr(predictor, "backend", "?"))
+
+
+# --- end issue 18
 
 
 class AppError(ValueError):
@@ -123,7 +146,7 @@ def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:
         raise AppError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     backend = BACKENDS.get(backend, backend)
     if backend not in BACKENDS.values():
-        raise AppError(f"unknown backend {backend!r}; choose PyTorch or ONNX Runtime")
+        raise AppError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     pretrained = model_is_trained(name)
     key = (name, backend, pretrained)
     with _PRED_LOCK:
@@ -133,6 +156,8 @@ def get_predictor(name: str, backend: str = "torch") -> tuple[Any, bool]:
             )
             if backend == "onnxruntime":
                 require("onnxruntime", "ONNX Runtime")
+            if backend.startswith("openvino"):
+                require("openvino", "OpenVINO")
             log.info("building predictor %s (%s, pretrained=%s)", name, backend, pretrained)
             _PREDICTORS[key] = predictor_cls.from_name(name, pretrained=pretrained, backend=backend)
         return _PREDICTORS[key], pretrained

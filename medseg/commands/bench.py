@@ -19,6 +19,7 @@ HELP = (
 
 #: helper scripts run by --all (file in scripts/, title); absent ones are skipped with a message
 HELPER_SCRIPTS = (
+    ("bench_e2e.py", "End to end, per user-facing operation"),
     ("bench_metrics.py", "ConfusionMatrix vs per-image loop"),
     ("bench_training.py", "Training"),
     ("bench_video.py", "Video pipeline"),
@@ -26,7 +27,7 @@ HELPER_SCRIPTS = (
 )
 SUB_BENCHMARKS = ("backends", "tta", "int8")
 #: smaller settings for --quick, passed only where a helper's run() accepts them
-QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30}
+QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30, "quick": True}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,10 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sub-benchmarks (default: all three)",
     )
     p.add_argument("--models", nargs="+", help="models (default: the suite's recipe)")
+    from ..engine.backends import BACKENDS
+
     p.add_argument(
         "--backends",
         nargs="+",
-        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
+        choices=list(BACKENDS),
+        help="back-ends (default: all, auto included)",
     )
     p.add_argument("--sizes", nargs="+", type=hw_size, help="input sizes HxW, e.g. 256x512")
     p.add_argument("--reps", type=int, help="timed repetitions per back-end")

@@ -45,10 +45,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="architecture option, e.g. base_channels=8 (JSON values)",
     )
+    from ..engine.backends import BACKENDS  # issue 18: the one list of back-ends
+
     p.add_argument(
         "--backend",
-        default="torch",
-        choices=["torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"],
+        default="auto",
+        choices=list(BACKENDS),
+        help="inference back-end (default auto: the fastest here whose labels agree with eager "
+        "PyTorch fp32, measured once per machine and cached; report.csv records which ran). "
+        "--weights may also name an exported model.xml (OpenVINO) or model.onnx",
     )
     p.add_argument(
         "--format",

@@ -41,6 +41,7 @@ REPORT_FIELDS = (
     "seconds",
     "error",
     "outputs",
+    "backend",  # issue 18: which back-end ran (for auto: its choice and why)
 )
 
 
@@ -250,6 +251,9 @@ def _process(case: Case, data, predictor, outdir: Path, fmt: str, postprocess: b
             foreground_fraction=float((mask > 0).mean()),
         )
     row["outputs"] = [os.path.basename(o) for o in outputs]
+    # issue 18: record which back-end ran (backend="auto" chooses per machine)
+    info = getattr(predictor, "backend_info", None)
+    row["backend"] = info()["summary"] if info else None
     return row
 
 

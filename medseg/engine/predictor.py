@@ -358,6 +358,18 @@ class Predictor:
             "choice": choice.to_dict() if choice is not None else None,
         }
 
+    def _tta_batched(self, x: torch.Tensor, kw: dict) -> bool:
+        """Batched or one-view-per-pass TTA for this back-end and size on this machine
+        (measured once, see :func:`medseg.engine.tta.choose_batching`)."""
+        from .autotune import size_bucket
+        from .tta import choose_batching
+
+        self.logits(x[:1])  # lets ``auto`` decide first: the key names what really runs
+        info = self.backend_info()
+        key = f"{self.cfg.name}|{info['backend']}|{size_bucket(*x.shape[-2:])}"
+        opts = {k: kw[k] for k in ("scales", "flips") if k in kw}
+        return choose_batching(self.logits, x[:1], key=key, **opts)
+
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:
         """``[H, W]`` / ``[H, W, 1|3|4]`` → ``[H, W, C_in]`` for this model."""
@@ -393,6 +405,19 @@ class Predictor:
                 lo, hi = float(f.min()), float(f.max())
                 f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
             img = f
+        size = tuple(int(s) for s in size) if size is not None else None
+        if self.cfg.normalization == "imagenet" and size not in (None, img.shape[:2]):
+            # A per-channel affine normalisation commutes with bilinear resizing (its weights
+            # sum to 1): resize the raw image first, from a contiguous [C, H, W] copy, and
+            # normalise the (usually smaller) result. Same numbers up to float rounding.
+            chw = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+            t = F.interpolate(
+                torch.from_numpy(chw)[None], size=size, mode="bilinear", align_corners=False
+            )
+            if img.dtype == np.uint8:
+                t = t.numpy() / np.float32(255.0)
+            x = normalize_for_model(np.asarray(t), self.cfg, channel_axis=1)
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         x = normalize_for_model(img, self.cfg, channel_axis=-1)
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
         if size is not None and tuple(size) != tuple(t.shape[-2:]):
@@ -457,6 +482,8 @@ class Predictor:
                 probs_t, unc_t = tta_predict(self.runner, x.to(dev), **kw)
                 probs_t, unc_t = probs_t.float().cpu(), unc_t.float().cpu()
             else:
+                if "batched" not in kw:
+                    kw = {**kw, "batched": self._tta_batched(x, kw)}
                 probs_t, unc_t = tta_predict(self.logits, x, **kw)
             if tuple(probs_t.shape[-2:]) != (h, w):
                 probs_t = F.interpolate(probs_t, size=(h, w), mode="bilinear", align_corners=False)
