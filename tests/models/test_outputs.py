@@ -54,3 +54,28 @@ def test_scores_to_labels_numpy_class_axis_first():
 def test_labels_dtype():
     assert labels_dtype(1) is np.uint8 and labels_dtype(255) is np.uint8
     assert labels_dtype(256) is np.int64
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64])
+def test_binary_labels_dtype_and_ties(k, dtype):
+    """Two classes (or a binary head) take one comparison: same as argmax, first max on ties."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(-1, 2, (3, k, 9, 11), generator=g).float()  # full of ties
+    ref = x.argmax(1) if k == 2 else (x[:, 0] > 0).long()
+    got = logits_to_labels(x, dtype=dtype)
+    assert got.dtype == dtype and torch.equal(got.long(), ref)
+    assert torch.equal(probs_to_labels(logits_to_probs(x), dtype=dtype).long(), ref)
+    # strided views (a class axis that is not the first) work the same
+    xt = x.permute(0, 2, 1, 3)
+    assert torch.equal(logits_to_labels(xt, dim=2).long(), ref)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_labels_inside_a_traced_graph_stay_torch_ops():
+    def f(x):
+        return probs_to_labels(x, dtype=torch.uint8)
+
+    tr = torch.jit.trace(f, torch.randn(1, 2, 4, 4))
+    x = torch.randn(2, 2, 6, 5)
+    assert torch.equal(tr(x), x.argmax(1).to(torch.uint8))
