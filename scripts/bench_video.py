@@ -1,6 +1,6 @@
 """Whole-pipeline video benchmark: decode + infer + overlay + encode, frames per second.
 
-Usage: python scripts/bench_video.py [--backends onnxruntime,torch] [--frames 80] [--repeats 3]
+Usage: python scripts/bench_video.py [--backends auto,onnxruntime] [--frames 80] [--repeats 3]
        [--threads 2] [--out docs/bench_video.md]
 
 Compares, on the same model, backend, input video and output codec (VP8 .webm):
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import statistics
 import tempfile
 import time
@@ -87,6 +86,13 @@ def _load() -> float:
         return float("nan")
 
 
+def _cpu() -> str:
+    from medseg.engine.machine import cpu_info
+
+    info = cpu_info()
+    return f"{info['model']} (flags: {' '.join(info['relevant_flags'])})"
+
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
@@ -111,7 +117,7 @@ def _flicker_run(model: str, pretrained: bool, backend: str, tmp: Path, frames: 
 def run(
     *,
     model: str = "lraspp_mobilenet_v3",
-    backends: tuple[str, ...] = ("onnxruntime",),
+    backends: tuple[str, ...] = ("auto", "onnxruntime"),
     frames: int = 80,
     size: tuple[int, int] = (256, 512),
     threads: int = 2,
@@ -140,6 +146,8 @@ def run(
         pred = Predictor.from_name(model, pretrained=pretrained, backend=backend, ort_spin=False)
         seg = predictor_segmenter(pred)
         cfg = pred.cfg
+        if seg.prepare is not None:  # auto decides at this size before anything is timed
+            seg.prepare(*size)
         # warm-up: graph optimisation, allocators, codec start-up
         tutorial_loop(src, tmp / "warm_seq.webm", pred.runner, cfg, size, max_frames=8)
         process_video(src, tmp / "warm_pipe.webm", seg, size=size, max_frames=8)
@@ -176,6 +184,7 @@ def run(
         rows.append(
             {
                 "backend": backend,
+                "ran": pred.backend_info()["backend"],
                 "frames": pipe[0].frames,
                 "runs": repeats,
                 "model_only_fps": round(model_fps, 1),
@@ -193,7 +202,7 @@ def run(
     flicker = _flicker_run(model, pretrained, backends[0], tmp, frames) if smooth_check else None
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu(),
         "threads": threads,
         "model": model,
         "pretrained": pretrained,
@@ -220,14 +229,15 @@ def to_markdown(result: dict) -> str:
         "`sequential` = tutorial-style per-frame loop on the same backend; speed-up = "
         "median pipeline / median sequential (per-run ratios in brackets).",
         "",
-        "| backend | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
+        "| backend | ran | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
         f"pipeline, batch {m['batch_size']} (fps) | speed-up | latency p50 / p90 (ms) | "
         "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['backend']} | {r['frames']} × {r['runs']} | {r['model_only_fps']} | {r['sequential_fps']} "
+            f"| {r['backend']} | {r.get('ran', r['backend'])} | {r['frames']} × {r['runs']} | "
+            f"{r['model_only_fps']} | {r['sequential_fps']} "
             f"| {r['pipeline_fps']} | {r['speedup']}× ({', '.join(map(str, r['speedup_per_run']))}) "
             f"| {r['latency_ms_p50']:.0f} / "
             f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} |"
@@ -252,7 +262,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lraspp_mobilenet_v3")
     ap.add_argument(
-        "--backends", default="onnxruntime", help="comma-separated, e.g. onnxruntime,torch"
+        "--backends", default="auto,onnxruntime", help="comma-separated, e.g. auto,onnxruntime"
     )
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--repeats", type=int, default=3, help="alternations (medians reported)")
