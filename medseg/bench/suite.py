@@ -359,13 +359,30 @@ def run_suite(
     """Run the inference benchmarks and return ``{"backends", "tta", "int8", "markdown"}``.
 
     Arguments override the :data:`SUITE` recipe; ``quick`` uses 3 repetitions and only the
-    first size of each model (a smoke run, not for the published table).
+    first size of each model (a smoke run, not for the published table). ``auto`` decides
+    with a fresh decision cache, so its row is measured in this run.
     """
-    import datetime as dt
+    import os
+    import tempfile
 
     info = machine_info()
     if log:
         log(f"machine: {info}")
+    # auto decides in this run (a fresh decision cache), not from an earlier one
+    old_cache = os.environ.get("MEDSEG_CACHE_DIR")
+    os.environ["MEDSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="medseg-bench-cache-")
+    try:
+        return _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log)
+    finally:
+        if old_cache is None:
+            os.environ.pop("MEDSEG_CACHE_DIR", None)
+        else:
+            os.environ["MEDSEG_CACHE_DIR"] = old_cache
+
+
+def _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log) -> dict:
+    import datetime as dt
+
     rows: list[dict] = []
     for name in models or list(SUITE):
         be, sz, rp, kw = SUITE.get(name, (tuple(BACKENDS), ((256, 512),), 10, {}))
