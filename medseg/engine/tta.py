@@ -157,8 +157,9 @@ def choose_batching(
     """Whether batched TTA is faster than one view per pass for ``runner`` on this machine.
 
     GPUs: always ``True`` (batching is what they are for). Elsewhere both are timed on ``x``
-    (2 calls each after a warm-up, in rounds of blocks), once per ``key`` (model, back-end,
-    size class) and machine; the answer is remembered in the decision cache.
+    (three rounds of a block of one untimed and one timed call each, medians), once per
+    ``key`` (model, back-end, size class) and machine; the answer is remembered in the
+    decision cache.
 
     Args:
         runner: ``[B, C, h, w] -> logits`` (e.g. ``Predictor.logits``).
@@ -180,8 +181,8 @@ def choose_batching(
             mode: (lambda b=(mode == "batched"): tta_predict(runner, x, scales, flips, batched=b))
             for mode in ("batched", "loop")
         },
-        reps=2,
-        rounds=1,
+        reps=3,
+        rounds=3,
     )
     loop_ms, batched_ms = median_ms(t["loop"]), median_ms(t["batched"])
     res = {"batched": batched_ms < loop_ms, "loop_ms": loop_ms, "batched_ms": batched_ms}
