@@ -11,8 +11,8 @@
 
 Each back-end runs ``repeats`` times after a warm-up (``auto`` decides in the warm-up, with a
 fresh decision cache); the medians are reported, and ``× eager`` is the ratio to eager
-PyTorch fp32 in the same run. One more run per back-end under ``cProfile`` splits the time by
-stage (cumulative time of the functions named in the table; the profiler adds a little).
+PyTorch fp32 in the same run. Every run is profiled (``cProfile``) to split its time by stage
+(cumulative time of the functions named in the table, medians; the profiler adds a little).
 
 Usage::
 
@@ -90,23 +90,27 @@ def bench_volume(backends, repeats: int, log=print) -> list[dict]:
         p = Predictor.from_name("unet_medical", backend=be)
 
         def once(p=p, be=be):
+            prof = cProfile.Profile()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             v = load_volume(str(CH2))
             t1 = time.perf_counter()
+            prof.enable()
             m = p.predict_volume(v)
+            prof.disable()
             t2 = time.perf_counter()
             save_mask_like(m, v, tmp / f"{be}.nii.gz")
             t3 = time.perf_counter()
-            return m, (t1 - t0, t2 - t1, t3 - t2)
+            cpu = time.process_time() - c0
+            return m, (t1 - t0, t2 - t1, t3 - t2, cpu), _stage_seconds(prof, VOLUME_STAGES)
 
         once()  # warm-up (auto decides here)
         runs = [once() for _ in range(repeats)]
         mask = runs[-1][0]
-        load_s, pred_s, write_s = (statistics.median(r[1][i] for r in runs) for i in range(3))
-        prof = cProfile.Profile()
-        prof.enable()
-        p.predict_volume(load_volume(str(CH2)))
-        prof.disable()
+        load_s, pred_s, write_s, cpu_s = (
+            statistics.median(r[1][i] for r in runs) for i in range(4)
+        )
+        stages = {k: statistics.median(r[2][k] for r in runs) for k in VOLUME_STAGES}
         rows.append(
             {
                 "backend": be,
@@ -115,7 +119,8 @@ def bench_volume(backends, repeats: int, log=print) -> list[dict]:
                 "predict_s": pred_s,
                 "write_s": write_s,
                 "total_s": load_s + pred_s + write_s,
-                "stages": _stage_seconds(prof, VOLUME_STAGES),
+                "cpu_s": cpu_s,
+                "stages": stages,
                 "dice": _dice(mask > 0, ref),
                 "summary": p.backend_info()["summary"],
             }
@@ -144,29 +149,32 @@ def bench_photo(backends, repeats: int, log=print) -> list[dict]:
         cfg = p.cfg
 
         def once(p=p, cfg=cfg):
+            prof = cProfile.Profile()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             rgb = load_image(str(PHOTO))
             t1 = time.perf_counter()
+            prof.enable()
             pred = p.predict_image(rgb, size=inference_size(*rgb.shape[:2], cfg))
+            prof.disable()
             t2 = time.perf_counter()
             ov = overlay(rgb, pred.labels, cfg.palette, 0.5)
             t3 = time.perf_counter()
-            Image.fromarray(ov).save(os.devnull, format="PNG")
+            cpu = time.process_time() - c0
+            Image.fromarray(ov).save(os.devnull, format="PNG", compress_level=1)
             t4 = time.perf_counter()
-            return t1 - t0, t2 - t1, t3 - t2, t4 - t3
+            times = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, cpu)
+            return times, _stage_seconds(prof, PHOTO_STAGES), rgb
 
         for _ in range(3):
             once()
         runs = [once() for _ in range(max(repeats, 10))]
-        load_s, pred_s, ov_s, png_s = (statistics.median(r[i] for r in runs) for i in range(4))
-        prof = cProfile.Profile()
-        rgb = load_image(str(PHOTO))
+        load_s, pred_s, ov_s, png_s, cpu_s = (
+            statistics.median(r[0][i] for r in runs) for i in range(5)
+        )
+        stages = {k: statistics.median(r[1][k] for r in runs) for k in PHOTO_STAGES}
+        rgb = runs[0][2]
         size = inference_size(*rgb.shape[:2], cfg)
-        prof.enable()
-        for _ in range(10):
-            p.predict_image(rgb, size=size)
-        prof.disable()
-        stages = {k: v / 10 for k, v in _stage_seconds(prof, PHOTO_STAGES).items()}
         rows.append(
             {
                 "backend": be,
@@ -176,6 +184,7 @@ def bench_photo(backends, repeats: int, log=print) -> list[dict]:
                 "overlay_ms": 1e3 * ov_s,
                 "png_ms": 1e3 * png_s,
                 "total_ms": 1e3 * (load_s + pred_s + ov_s),
+                "cpu_ms": 1e3 * cpu_s,
                 "stages_ms": {k: 1e3 * v for k, v in stages.items()},
                 "size": f"{rgb.shape[0]}x{rgb.shape[1]} -> {size[0]}x{size[1]}",
             }
@@ -228,8 +237,11 @@ def format_markdown(res: dict) -> str:
         f"Measured {res['date']} by `python scripts/bench_e2e.py`; {res['machine']} (at the "
         f"end: {res['machine_end'].rsplit(';', 1)[-1].strip()}). Medians of {res['repeats']} "
         "runs after a warm-up (`auto` decides in the warm-up, with a fresh cache); `× eager` "
-        "against eager PyTorch fp32 in the same run. Stage columns come from one more run "
-        "under cProfile (cumulative time of the function named; `model` is `Predictor.logits`).",
+        "against eager PyTorch fp32 in the same run. Stage columns: medians over the same runs "
+        "of the cumulative cProfile time of the function named (`model` is `Predictor.logits`, "
+        "`resample` every `F.interpolate`; the profiler adds a little). `CPU` is the process "
+        "CPU time of the whole operation (all threads): on a shared machine the wall time "
+        "also counts waiting for the cores, the CPU time does not.",
         "",
     ]
     if res["volume"]:
@@ -239,15 +251,15 @@ def format_markdown(res: dict) -> str:
             "",
             "Read NIfTI → `predict_volume` → write mask NIfTI; Dice against `ch2bet > 0`.",
             "",
-            "| back-end | ran | total s | × eager | read s | predict_volume s | write s | "
+            "| back-end | ran | total s | × eager | CPU s | read s | predict_volume s | write s | "
             + " | ".join(f"{s} s" for s in st)
             + " | Dice |",
-            "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(st) + "---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(st) + "---:|",
         ]
         for r in res["volume"]:
             lines.append(
                 f"| {r['backend']} | {r['ran']} | {r['total_s']:.3f} | {r['speedup']:.2f} | "
-                f"{r['load_s']:.3f} | {r['predict_s']:.3f} | {r['write_s']:.3f} | "
+                f"{r['cpu_s']:.3f} | {r['load_s']:.3f} | {r['predict_s']:.3f} | {r['write_s']:.3f} | "
                 + " | ".join(f"{r['stages'][s]:.3f}" for s in st)
                 + f" | {r['dice']:.4f} |"
             )
@@ -261,17 +273,18 @@ def format_markdown(res: dict) -> str:
             f"### Street photo (`leuvenA.jpg`, {res['photo'][0]['size']}), `lraspp_mobilenet_v3`",
             "",
             "Decode JPEG → `predict_image` at the app's inference size (labels at the photo's "
-            "size) → overlay = end to end; encoding the overlay as PNG shown apart.",
+            "size) → overlay = end to end; encoding the overlay as PNG (zlib level 1; PIL's "
+            "default level 6 is 5-7× slower for the same size here) shown apart.",
             "",
-            "| back-end | ran | end to end ms | × eager | decode ms | predict_image ms | "
+            "| back-end | ran | end to end ms | × eager | CPU ms | decode ms | predict_image ms | "
             + " | ".join(f"{s} ms" for s in st)
             + " | overlay ms | PNG ms |",
-            "|---|---|---:|---:|---:|---:|" + "---:|" * len(st) + "---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(st) + "---:|---:|",
         ]
         for r in res["photo"]:
             lines.append(
                 f"| {r['backend']} | {r['ran']} | {r['total_ms']:.1f} | {r['speedup']:.2f} | "
-                f"{r['load_ms']:.1f} | {r['predict_ms']:.1f} | "
+                f"{r['cpu_ms']:.1f} | {r['load_ms']:.1f} | {r['predict_ms']:.1f} | "
                 + " | ".join(f"{r['stages_ms'][s]:.1f}" for s in st)
                 + f" | {r['overlay_ms']:.1f} | {r['png_ms']:.1f} |"
             )

@@ -154,10 +154,11 @@ def run(
         model_fps = _model_only_fps(pred.runner, size)
         # `repeats` alternations of the three runs, back to back, so a change in the load of
         # the shared machine hits all of them; medians are reported
-        seq, pipe, pipe1 = [], [], []
+        seq, pipe, pipe1, cpu_ms = [], [], [], []
         for r in range(repeats):
             n_seq, t_seq = tutorial_loop(src, tmp / f"seq_{backend}.webm", pred.runner, cfg, size)
             seq.append(n_seq / t_seq)
+            c0 = time.process_time()
             pipe.append(
                 process_video(
                     src,
@@ -168,6 +169,8 @@ def run(
                     hud=True,
                 )
             )
+            # CPU time of all threads per frame: what a frame costs whatever else runs
+            cpu_ms.append(1e3 * (time.process_time() - c0) / max(1, pipe[-1].frames))
             # batch 1: does batching pay on this backend, and what latency without it
             pipe1.append(
                 process_video(
@@ -195,6 +198,8 @@ def run(
                 "latency_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe),
                 "latency_ms_p90": statistics.median(s.latency_ms_p90 for s in pipe),
                 "pipeline_b1_fps": round(statistics.median(s.mean_fps for s in pipe1), 1),
+                "cpu_ms_per_frame": round(statistics.median(cpu_ms), 1),
+                "cpu_bound_fps": round(threads * 1e3 / statistics.median(cpu_ms), 1),
                 "latency_b1_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe1),
             }
         )
@@ -227,12 +232,16 @@ def to_markdown(result: dict) -> str:
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
         "Medians of `runs` back-to-back alternations (sequential, pipeline, pipeline batch 1); "
         "`sequential` = tutorial-style per-frame loop on the same backend; speed-up = "
-        "median pipeline / median sequential (per-run ratios in brackets).",
+        "median pipeline / median sequential (per-run ratios in brackets). `CPU ms / frame`: "
+        "process CPU time (all threads: decode, inference, overlay, encode) per frame of the "
+        "batch-4 pipeline, and the frame rate those cores could sustain at that cost when "
+        "nothing else runs: the load-independent figure on a shared machine.",
         "",
         "| backend | ran | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
         f"pipeline, batch {m['batch_size']} (fps) | speed-up | latency p50 / p90 (ms) | "
-        "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) | CPU ms / frame (pipeline) | "
+        f"{m['threads']} cores / CPU per frame (fps) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
@@ -240,7 +249,8 @@ def to_markdown(result: dict) -> str:
             f"{r['model_only_fps']} | {r['sequential_fps']} "
             f"| {r['pipeline_fps']} | {r['speedup']}× ({', '.join(map(str, r['speedup_per_run']))}) "
             f"| {r['latency_ms_p50']:.0f} / "
-            f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} |"
+            f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} | "
+            f"{r.get('cpu_ms_per_frame', '–')} | {r.get('cpu_bound_fps', '–')} |"
         )
     f = result.get("flicker")
     if f:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelCfg, create_model
-from ..models.outputs import labels_dtype, logits_to_labels, logits_to_probs, probs_to_labels
+from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels, resized_labels
 from ..runners import OpenVinoRunner, OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
 from .backends import BACKENDS, make_runner, resolve_backend
@@ -42,8 +42,9 @@ class Prediction:
     Attributes:
         labels: ``[H, W]`` class per pixel (uint8 when classes fit, else int64).
         probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class),
-            computed on first access: the labels come straight from the logits, and most
-            callers (the app, batch jobs, video) never read the probabilities.
+            computed on first access (logits resized to the image, then softmax): the labels
+            come straight from the logits, and most callers (the app, batch jobs, video) never
+            read the probabilities.
         seconds: wall time of preprocessing + model + resizing + labels for this call (a batch
             call reports its time shared equally among its images).
         uncertainty: ``[H, W]`` float32 per-pixel uncertainty when TTA was used, else ``None``.
@@ -64,15 +65,17 @@ class Prediction:
             raise ValueError("a Prediction needs probs or the logits to compute them from")
         self.labels = labels
         self._probs = probs
-        self._logits = logits  # [C, H, W] at the image size, until probs are asked for
+        self._logits = logits  # [C, h, w] (model size), until probs are asked for
         self.seconds = seconds
         self.uncertainty = uncertainty
 
     @property
     def probs(self) -> np.ndarray:
         if self._probs is None:
-            p = logits_to_probs(self._logits[None])[0]
-            self._probs = p.numpy().astype(np.float32, copy=False)
+            lg = self._logits[None]
+            if tuple(lg.shape[-2:]) != tuple(self.labels.shape):
+                lg = F.interpolate(lg, size=self.labels.shape, mode="bilinear", align_corners=False)
+            self._probs = logits_to_probs(lg)[0].numpy().astype(np.float32, copy=False)
             self._logits = None
         return self._probs
 
@@ -436,11 +439,10 @@ class Predictor:
     def _finish(
         self, logits: torch.Tensor, out_size: tuple[int, int]
     ) -> tuple[np.ndarray, torch.Tensor]:
-        """Logits ``[N, K, h, w]`` → labels ``[N, H, W]`` (numpy) and logits at ``out_size``."""
-        if tuple(logits.shape[-2:]) != out_size:
-            logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+        """Logits ``[N, K, h, w]`` → labels ``[N, H, W]`` (numpy) at ``out_size``, and the
+        logits (at the model's size: probabilities are resized from them when read)."""
         dt = labels_dtype(self.cfg.num_classes)
-        labels = logits_to_labels(logits, dtype=torch.uint8 if dt == np.uint8 else torch.int64)
+        labels = resized_labels(logits, out_size, torch.uint8 if dt == np.uint8 else torch.int64)
         return labels.numpy(), logits
 
     def predict_image(

@@ -79,3 +79,33 @@ def test_labels_inside_a_traced_graph_stay_torch_ops():
     tr = torch.jit.trace(f, torch.randn(1, 2, 4, 4))
     x = torch.randn(2, 2, 6, 5)
     assert torch.equal(tr(x), x.argmax(1).to(torch.uint8))
+
+
+@pytest.mark.parametrize(
+    "shape,size",
+    [
+        ((1, 19, 48, 64), (71, 95)),  # up, non-integer scale
+        ((2, 5, 37, 53), (16, 16)),  # down
+        ((1, 7, 1, 9), (4, 30)),  # a single source row
+        ((3, 4, 8, 8), (8, 8)),  # same size
+        ((2, 2, 9, 11), (20, 13)),  # two classes: the plain resize
+        ((1, 1, 9, 11), (20, 13)),  # binary head
+    ],
+)
+@pytest.mark.parametrize("smooth", [False, True])
+def test_resized_labels_equal_resize_then_argmax(shape, size, smooth):
+    import torch.nn.functional as F
+
+    from medseg.models.outputs import resized_labels
+
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(*shape, generator=g)
+    if smooth:  # class regions, like a network's output
+        n, k, h, w = shape
+        coarse = torch.randn(n, k, max(1, h // 4), max(1, w // 4), generator=g) * 3
+        x = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    ref = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    ref = (ref[:, 0] > 0).long() if shape[1] == 1 else ref.argmax(1)
+    got = resized_labels(x, size, dtype=torch.uint8)
+    assert got.dtype == torch.uint8 and got.shape == ref.shape
+    assert torch.equal(got.long(), ref)
