@@ -168,9 +168,13 @@ def scores_to_labels(scores: np.ndarray | torch.Tensor, axis: int = 0) -> np.nda
     For ``K == 1`` the values must be probabilities (threshold 0.5). Returns uint8 when the
     classes fit, else int64.
     """
-    t = torch.as_tensor(scores)
-    lab = probs_to_labels(t, dim=axis).numpy()
-    return lab.astype(np.uint8) if max(t.shape[axis], 2) <= 255 else lab
+    a = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    k = a.shape[axis]
+    if 3 <= k <= 256 and a.dtype.kind == "f":
+        # single-threaded running maximum: no OpenMP pool to wait for (video pipeline threads)
+        return _first_max_numpy(np.moveaxis(a, axis, 0)[None])[0]
+    lab = probs_to_labels(torch.from_numpy(np.ascontiguousarray(a)), dim=axis).numpy()
+    return lab.astype(np.uint8) if max(k, 2) <= 255 else lab
 
 
 def two_class_probs(probs: torch.Tensor, dim: int = 1) -> torch.Tensor:

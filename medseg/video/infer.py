@@ -100,8 +100,20 @@ def predictor_segmenter(predictor) -> Segmenter:
     if hasattr(predictor, "preprocess") and hasattr(predictor, "logits"):
         import torch
 
+        cfg = predictor.cfg
+
         def logits(frames: np.ndarray):
-            x = torch.cat([predictor.preprocess(f) for f in frames])
+            frames = np.asarray(frames)
+            if cfg.normalization == "imagenet" and frames.dtype == np.uint8 and frames.ndim == 4:
+                # the whole batch at once, in numpy: the same formula as preprocess() per
+                # frame, without a torch.cat of N float frames (measured: 37 ms per batch of
+                # 4 at 256×512 on a loaded 2-core machine, more than the model)
+                from ..transforms.intensity import normalize_for_model
+
+                x = normalize_for_model(frames, cfg, channel_axis=-1)
+                x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            else:
+                x = torch.cat([predictor.preprocess(f) for f in frames])
             return predictor.logits(x).float()
 
         runner = getattr(predictor, "runner", None)

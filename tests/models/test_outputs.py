@@ -109,3 +109,10 @@ def test_resized_labels_equal_resize_then_argmax(shape, size, smooth):
     got = resized_labels(x, size, dtype=torch.uint8)
     assert got.dtype == torch.uint8 and got.shape == ref.shape
     assert torch.equal(got.long(), ref)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_scores_to_labels_first_maximum_on_ties_any_axis(axis):
+    a = np.random.default_rng(axis).integers(0, 3, (5, 6, 7)).astype(np.float32)  # many ties
+    np.testing.assert_array_equal(scores_to_labels(a, axis=axis), a.argmax(axis))
+    assert scores_to_labels(torch.from_numpy(a), axis=axis).dtype == np.uint8
