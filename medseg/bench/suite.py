@@ -355,10 +355,12 @@ def run_suite(
     int8: bool = True,
     quick: bool = False,
     log: Callable[[str], None] | None = print,
+    latency: bool = True,
 ) -> dict:
     """Run the inference benchmarks and return ``{"backends", "tta", "int8", "markdown"}``.
 
-    Arguments override the :data:`SUITE` recipe; ``quick`` uses 3 repetitions and only the
+    Arguments override the :data:`SUITE` recipe; ``latency=False`` skips the back-end table
+    (TTA / int8 only); ``quick`` uses 3 repetitions and only the
     first size of each model (a smoke run, not for the published table). ``auto`` decides
     with a fresh decision cache, so its row is measured in this run.
     """
@@ -372,7 +374,7 @@ def run_suite(
     old_cache = os.environ.get("MEDSEG_CACHE_DIR")
     os.environ["MEDSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="medseg-bench-cache-")
     try:
-        return _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log)
+        return _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log, latency)
     finally:
         if old_cache is None:
             os.environ.pop("MEDSEG_CACHE_DIR", None)
@@ -380,11 +382,11 @@ def run_suite(
             os.environ["MEDSEG_CACHE_DIR"] = old_cache
 
 
-def _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log) -> dict:
+def _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log, latency) -> dict:
     import datetime as dt
 
     rows: list[dict] = []
-    for name in models or list(SUITE):
+    for name in (models or list(SUITE)) if latency else ():
         be, sz, rp, kw = SUITE.get(name, (tuple(BACKENDS), ((256, 512),), 10, {}))
         be = tuple(backends or be)
         sz = tuple(sizes or (sz[:1] if quick else sz))

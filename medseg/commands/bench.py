@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         int8="int8" in what,
         quick=args.quick,
         log=lambda m: print(m, file=sys.stderr),
+        latency="backends" in what,
     )
     if "backends" not in what:
         res["markdown"] = res["markdown"].split("\n\n", 2)[-1]

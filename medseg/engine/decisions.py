@@ -21,7 +21,7 @@ log = logging.getLogger("medseg.autotune")
 #: overrides the cache folder (tests point it at a temporary folder)
 ENV_CACHE = "MEDSEG_CACHE_DIR"
 #: bump when the way decisions are made changes (old cache entries are then ignored)
-ALGORITHM = 1
+ALGORITHM = 2
 
 
 def cache_dir() -> Path:

@@ -18,23 +18,25 @@ import numpy as np
 
 
 def timed_rounds(
-    calls: dict[str, Callable[[], object]], reps: int, rounds: int = 3
+    calls: dict[str, Callable[[], object]], reps: int | dict[str, int], rounds: int = 3
 ) -> dict[str, list[float]]:
     """Seconds per call of each entry, ``reps`` timed calls each, in ``rounds`` rounds of blocks.
 
     Args:
         calls: name → zero-argument callable (it must wait for its result: synchronise a GPU).
-        reps: timed calls per entry in all (spread over the rounds).
+        reps: timed calls per entry in all (spread over the rounds), or one count per entry
+            (fast entries can afford more calls for the same time budget).
         rounds: rounds (each entry gets one untimed call at the start of each round).
 
     Returns:
-        name → list of ``reps`` durations in seconds.
+        name → list of durations in seconds.
     """
+    per = reps if isinstance(reps, dict) else {k: reps for k in calls}
     times: dict[str, list[float]] = {k: [] for k in calls}
-    rounds = max(1, min(rounds, reps))
+    rounds = max(1, min([rounds, *per.values()]))
     for k in range(rounds):
-        n = reps // rounds + (1 if k < reps % rounds else 0)
         for key, fn in calls.items():
+            n = per[key] // rounds + (1 if k < per[key] % rounds else 0)
             fn()
             for _ in range(n):
                 t0 = time.perf_counter()
