@@ -138,6 +138,36 @@ def _wide_index(p: np.ndarray, t: np.ndarray, C: int) -> np.ndarray | None:
     return idx
 
 
+def _wide_part(p: np.ndarray, t: np.ndarray, C: int) -> torch.Tensor | None:
+    idx = _wide_index(p, t, C)
+    return None if idx is None else _histogram(torch.from_numpy(idx), 257, C)
+
+
+_POOL = None
+
+
+def _wide_counts(p: np.ndarray, t: np.ndarray, C: int) -> torch.Tensor | None:
+    """``[257, C]`` histogram of :func:`_wide_index`, split over torch's intra-op thread count
+    when the batch is large (numpy and ``bincount`` release the GIL, so the halves run in
+    parallel: the single-threaded pass left the second core idle)."""
+    global _POOL
+    p, t = p.reshape(-1), t.reshape(-1)
+    n = min(torch.get_num_threads(), 4, t.size // (8 * _CHUNK))
+    if n <= 1:
+        return _wide_part(p, t, C)
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(4, thread_name_prefix="medseg-cm")
+    step = -(-t.size // n // _CHUNK) * _CHUNK  # split at chunk boundaries
+    parts = list(
+        _POOL.map(lambda s: _wide_part(p[s : s + step], t[s : s + step], C), range(0, t.size, step))
+    )
+    if any(c is None for c in parts):
+        return None
+    return torch.stack(parts).sum(0)
+
+
 def _histogram(idx: torch.Tensor, rows: int, C: int) -> torch.Tensor:
     """``[rows, C]`` counts of the index ``target * C + pred``."""
     return torch.bincount(idx.reshape(-1), minlength=rows * C).view(rows, C)
@@ -234,9 +264,8 @@ class ConfusionMatrix:
 
         ign = self.ignore_index
         if on_cpu and p.dtype.itemsize + t.dtype.itemsize > 2 and C < 256:
-            idx_np = _wide_index(p, t, C)
-            if idx_np is not None:
-                counts = _histogram(torch.from_numpy(idx_np), 257, C)
+            counts = _wide_counts(p, t, C)
+            if counts is not None:
                 if not bool(counts[256].any()):  # else a target outside 0..255: general path
                     ign_row = ign if ign is not None and 0 <= ign < 256 else None
                     return self._matrix(counts[:256], ign_row)

@@ -268,3 +268,24 @@ def test_wide_labels_with_an_ignore_value_outside_a_byte():
     p = rng.integers(0, C, n)
     got = ConfusionMatrix(C, ignore_index=-1).update(p, t).confusion
     np.testing.assert_array_equal(got, _sk_matrix(p, t, C, -1))
+
+
+def test_wide_labels_split_over_threads_give_the_same_matrix():
+    from medseg.metrics.confusion import _CHUNK
+
+    rng = np.random.default_rng(11)
+    C, n = 19, 17 * _CHUNK + 5  # large enough to be split in two
+    t = rng.integers(0, C, n)
+    t[rng.random(n) < 0.1] = 255
+    p = rng.integers(0, C, n)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = ConfusionMatrix(C).update(p, t).confusion
+        t[-1] = 300  # a stray label in the second half is still caught
+        with pytest.raises(ValueError, match="target contains label 300"):
+            ConfusionMatrix(C).update(p, t)
+    finally:
+        torch.set_num_threads(old)
+    t[-1] = 255
+    np.testing.assert_array_equal(got, _sk_matrix(p, t, C, 255))
