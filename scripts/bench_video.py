@@ -1,6 +1,6 @@
 """Whole-pipeline video benchmark: decode + infer + overlay + encode, frames per second.
 
-Usage: python scripts/bench_video.py [--backends onnxruntime,torch] [--frames 80] [--repeats 3]
+Usage: python scripts/bench_video.py [--backends auto,onnxruntime] [--frames 80] [--repeats 3]
        [--threads 2] [--out docs/bench_video.md]
 
 Compares, on the same model, backend, input video and output codec (VP8 .webm):
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import statistics
 import tempfile
 import time
@@ -87,6 +86,13 @@ def _load() -> float:
         return float("nan")
 
 
+def _cpu() -> str:
+    from medseg.engine.machine import cpu_info
+
+    info = cpu_info()
+    return f"{info['model']} (flags: {' '.join(info['relevant_flags'])})"
+
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
@@ -111,7 +117,7 @@ def _flicker_run(model: str, pretrained: bool, backend: str, tmp: Path, frames: 
 def run(
     *,
     model: str = "lraspp_mobilenet_v3",
-    backends: tuple[str, ...] = ("onnxruntime",),
+    backends: tuple[str, ...] = ("auto", "onnxruntime"),
     frames: int = 80,
     size: tuple[int, int] = (256, 512),
     threads: int = 2,
@@ -140,16 +146,19 @@ def run(
         pred = Predictor.from_name(model, pretrained=pretrained, backend=backend, ort_spin=False)
         seg = predictor_segmenter(pred)
         cfg = pred.cfg
+        if seg.prepare is not None:  # auto decides at this size before anything is timed
+            seg.prepare(*size)
         # warm-up: graph optimisation, allocators, codec start-up
         tutorial_loop(src, tmp / "warm_seq.webm", pred.runner, cfg, size, max_frames=8)
         process_video(src, tmp / "warm_pipe.webm", seg, size=size, max_frames=8)
         model_fps = _model_only_fps(pred.runner, size)
         # `repeats` alternations of the three runs, back to back, so a change in the load of
         # the shared machine hits all of them; medians are reported
-        seq, pipe, pipe1 = [], [], []
+        seq, pipe, pipe1, cpu_ms = [], [], [], []
         for r in range(repeats):
             n_seq, t_seq = tutorial_loop(src, tmp / f"seq_{backend}.webm", pred.runner, cfg, size)
             seq.append(n_seq / t_seq)
+            c0 = time.process_time()
             pipe.append(
                 process_video(
                     src,
@@ -160,6 +169,8 @@ def run(
                     hud=True,
                 )
             )
+            # CPU time of all threads per frame: what a frame costs whatever else runs
+            cpu_ms.append(1e3 * (time.process_time() - c0) / max(1, pipe[-1].frames))
             # batch 1: does batching pay on this backend, and what latency without it
             pipe1.append(
                 process_video(
@@ -176,6 +187,7 @@ def run(
         rows.append(
             {
                 "backend": backend,
+                "ran": pred.backend_info()["backend"],
                 "frames": pipe[0].frames,
                 "runs": repeats,
                 "model_only_fps": round(model_fps, 1),
@@ -186,6 +198,8 @@ def run(
                 "latency_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe),
                 "latency_ms_p90": statistics.median(s.latency_ms_p90 for s in pipe),
                 "pipeline_b1_fps": round(statistics.median(s.mean_fps for s in pipe1), 1),
+                "cpu_ms_per_frame": round(statistics.median(cpu_ms), 1),
+                "cpu_bound_fps": round(threads * 1e3 / statistics.median(cpu_ms), 1),
                 "latency_b1_ms_p50": statistics.median(s.latency_ms_p50 for s in pipe1),
             }
         )
@@ -193,7 +207,7 @@ def run(
     flicker = _flicker_run(model, pretrained, backends[0], tmp, frames) if smooth_check else None
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu(),
         "threads": threads,
         "model": model,
         "pretrained": pretrained,
@@ -218,19 +232,25 @@ def to_markdown(result: dict) -> str:
         f"{m['size']} input and output, VP8 .webm, pipeline batch {m['batch_size']}. "
         "Medians of `runs` back-to-back alternations (sequential, pipeline, pipeline batch 1); "
         "`sequential` = tutorial-style per-frame loop on the same backend; speed-up = "
-        "median pipeline / median sequential (per-run ratios in brackets).",
+        "median pipeline / median sequential (per-run ratios in brackets). `CPU ms / frame`: "
+        "process CPU time (all threads: decode, inference, overlay, encode) per frame of the "
+        "batch-4 pipeline, and the frame rate those cores could sustain at that cost when "
+        "nothing else runs: the load-independent figure on a shared machine.",
         "",
-        "| backend | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
+        "| backend | ran | frames × runs | model only, batch 1 (fps) | sequential loop (fps) | "
         f"pipeline, batch {m['batch_size']} (fps) | speed-up | latency p50 / p90 (ms) | "
-        "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "pipeline, batch 1 (fps) | latency p50, batch 1 (ms) | CPU ms / frame (pipeline) | "
+        f"{m['threads']} cores / CPU per frame (fps) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['backend']} | {r['frames']} × {r['runs']} | {r['model_only_fps']} | {r['sequential_fps']} "
+            f"| {r['backend']} | {r.get('ran', r['backend'])} | {r['frames']} × {r['runs']} | "
+            f"{r['model_only_fps']} | {r['sequential_fps']} "
             f"| {r['pipeline_fps']} | {r['speedup']}× ({', '.join(map(str, r['speedup_per_run']))}) "
             f"| {r['latency_ms_p50']:.0f} / "
-            f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} |"
+            f"{r['latency_ms_p90']:.0f} | {r['pipeline_b1_fps']} | {r['latency_b1_ms_p50']:.0f} | "
+            f"{r.get('cpu_ms_per_frame', '–')} | {r.get('cpu_bound_fps', '–')} |"
         )
     f = result.get("flicker")
     if f:
@@ -252,7 +272,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lraspp_mobilenet_v3")
     ap.add_argument(
-        "--backends", default="onnxruntime", help="comma-separated, e.g. onnxruntime,torch"
+        "--backends", default="auto,onnxruntime", help="comma-separated, e.g. auto,onnxruntime"
     )
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--repeats", type=int, default=3, help="alternations (medians reported)")

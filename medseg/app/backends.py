@@ -1,21 +1,26 @@
 """The back-end choice as the app shows it: one label per back-end, the same in all four tabs.
 
 The radio buttons show (and the API accepts) the labels; summaries and JSON report the
-back-end id (``"onnxruntime"``, ``"torch"``), as :mod:`medseg.engine` names them. The first
-entry is the default: today ONNX Runtime, which runs the app's models ~1.8x faster than eager
-PyTorch on this CPU with the same labels. A measured ``"auto"`` back-end becomes the default by
-adding one line at the top of :data:`BACKEND_LABELS`.
+back-end id (``"onnxruntime"``, ``"torch"``), as :mod:`medseg.engine` names them; the labels
+are the engine's own (:data:`medseg.engine.backends.BACKENDS`). The first entry is the
+default: ``auto`` ("Automatic"), the fastest back-end here whose labels agree with eager fp32.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..engine.backends import BACKENDS
 from .common import AppError
 
-#: back-end id -> label shown in the app, fastest first (the first one is the default).
-BACKEND_LABELS: dict[str, str] = {
-    "onnxruntime": "ONNX Runtime",
-    "torch": "PyTorch",
-}
+#: back-ends the app offers, the default first: ``auto`` is the fastest back-end on this machine
+#: whose labels agree with eager PyTorch fp32, measured once per machine and cached (see
+#: :mod:`medseg.engine.autotune`); what really ran is shown next to each result
+#: (:func:`backend_note`). int8 is left out: its accuracy change is a deliberate choice.
+APP_BACKENDS = ("auto", "onnxruntime", "torch", "openvino-fp32", "openvino-bf16")
+
+#: back-end id -> label shown in the app (the first one is the default).
+BACKEND_LABELS: dict[str, str] = {n: BACKENDS[n].label for n in APP_BACKENDS if n in BACKENDS}
 DEFAULT_BACKEND: str = next(iter(BACKEND_LABELS.values()))
 
 
@@ -39,3 +44,10 @@ def backend_id(backend: str | None) -> str:
 def backend_label(backend: str | None) -> str:
     """The label of a back-end given by id or label."""
     return BACKEND_LABELS[backend_id(backend)]
+
+
+def backend_note(predictor: Any) -> str:
+    """What runs ``predictor``, in one line: for ``auto`` its choice and why (speed-up over
+    eager fp32, label agreement); else the back-end's label."""
+    info = getattr(predictor, "backend_info", None)
+    return info()["summary"] if info else str(getattr(predictor, "backend", "?"))

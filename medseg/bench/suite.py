@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import gc
 import platform
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..engine.backends import BACKENDS, make_runner
+from ..engine.calibration import calibration_batch, label_agreement
+from ..engine.machine import cpu_info, library_versions
+from ..engine.timing import load_average, timed_rounds
 from ..models import create_model, get_model_cfg
 
 
@@ -34,16 +36,19 @@ def _model(name: str, pretrained: bool | None, **kw):
 
 
 def machine_info() -> dict:
-    """CPU, threads and library versions, for the benchmark header."""
-    import onnxruntime
-
+    """CPU model and flags, threads, library versions and load, for the benchmark header."""
+    info = cpu_info()
+    v = library_versions()
     return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": __import__("os").cpu_count(),
+        "cpu": info["model"] or platform.processor() or platform.machine(),
+        "flags": info["relevant_flags"],
+        "cores": info["cores"],
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
+        "onnxruntime": v.get("onnxruntime"),
+        "openvino": v.get("openvino"),
         "python": platform.python_version(),
+        "load": load_average(),
     }
 
 
@@ -60,26 +65,8 @@ def _malloc_note() -> str:
 
 
 def _timed_rounds(calls: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
-    """Seconds per call of each entry, timed in rounds of blocks.
-
-    Each round runs a block of calls of every entry in turn (one untimed call first, for that
-    entry's caches and thread pools), three rounds in all. Not call-by-call interleaving: a
-    back-end's worker threads spin-wait for a while after each call (OpenMP's and ONNX
-    Runtime's), and interleaved that spinning steals the cores from the next entry's call
-    (measured: ORT 14.3 ms interleaved vs 10.6 ms in blocks on the light model). The rounds
-    still spread slow drifts of a shared machine over every entry.
-    """
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    rounds = max(1, min(3, reps))
-    for k in range(rounds):
-        n = reps // rounds + (1 if k < reps % rounds else 0)
-        for key, fn in calls.items():
-            fn()
-            for _ in range(n):
-                t0 = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - t0)
-    return times
+    """Seconds per call of each entry, in rounds of blocks (see :mod:`medseg.engine.timing`)."""
+    return timed_rounds(calls, reps)
 
 
 def _stats(times: list[float], batch: int) -> dict:
@@ -92,16 +79,23 @@ def _stats(times: list[float], batch: int) -> dict:
     }
 
 
+#: every back-end and precision, the order of the tables
+ALL_BACKENDS = (
+    "torch",
+    "channels_last",
+    "bf16",
+    "torchscript",
+    "onnxruntime",
+    "ort-int8",
+    "openvino-fp32",
+    "openvino-bf16",
+    "auto",
+)
+
+
 def bench_backends(
     name: str,
-    backends: Sequence[str] = (
-        "torch",
-        "channels_last",
-        "bf16",
-        "torchscript",
-        "onnxruntime",
-        "ort-int8",
-    ),
+    backends: Sequence[str] = ALL_BACKENDS,
     sizes: Sequence[Sequence[int]] = ((256, 512),),
     *,
     batch: int = 1,
@@ -111,21 +105,27 @@ def bench_backends(
     model_kwargs: dict | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Latency of one model on several back-ends and input sizes.
+    """Latency of one model on several back-ends and input sizes, and their label agreement.
+
+    The input is the calibration batch ``backend="auto"`` uses
+    (:func:`~medseg.engine.calibration.calibration_batch`: slices of a real volume for medical
+    models, synthetic street scenes for street models), so agreement figures mean something
+    for trained weights; timing uses its first image (batch ``batch``). ``auto`` decides in
+    its warm-up call (the decision is kept out of the timing) and its row says what it chose.
 
     Returns:
         One dict per (size, backend): ``model, backend, size, batch, median_ms, p90_ms, fps,
-        rss_mb`` (resident memory added by building and warming that back-end),
-        ``speedup`` (eager median / this median, same run), ``max_abs_diff`` (logits vs
-        eager on the benchmark input) and ``pretrained``.
+        rss_mb`` (resident memory added by building and warming that back-end), ``speedup``
+        (eager median / this median, same run), ``max_abs_diff`` (logits vs eager),
+        ``agreement`` (fraction of pixels with eager's label, over the calibration batch),
+        ``chosen`` (for ``auto``: the back-end it chose) and ``pretrained``.
     """
     model, pre = _model(name, pretrained, **(model_kwargs or {}))
     rows: list[dict] = []
     for size in sizes:
         h, w = int(size[0]), int(size[1])
-        x = torch.randn(
-            batch, model.cfg.in_channels, h, w, generator=torch.Generator().manual_seed(0)
-        )
+        calib, _ = calibration_batch(model.cfg, (h, w))
+        x = calib[:1].repeat(batch, 1, 1, 1).contiguous()
         runners, mem = {}, {}
         for be in backends:
             gc.collect()
@@ -142,12 +142,13 @@ def bench_backends(
                     log(f"  {name} {be}: skipped ({type(e).__name__}: {str(e)[:120]})")
                 continue
             runners[be], mem[be] = r, _rss_mb() - before
-        ref = runners["torch"](x) if "torch" in runners else None
+        ref = runners["torch"](calib).float() if "torch" in runners else None
         times = _timed_rounds({be: (lambda r=r, x=x: r(x)) for be, r in runners.items()}, reps)
         base = _stats(times["torch"], batch)["median_ms"] if "torch" in times else None
         for be, r in runners.items():
             st = _stats(times[be], batch)
-            diff = float((r(x).float() - ref).abs().max()) if ref is not None else None
+            y = r(calib).float() if ref is not None else None
+            choice = getattr(r, "choice", None)
             rows.append(
                 {
                     "model": name,
@@ -157,14 +158,19 @@ def bench_backends(
                     **st,
                     "rss_mb": mem[be],
                     "speedup": base / st["median_ms"] if base else None,
-                    "max_abs_diff": diff,
+                    "max_abs_diff": float((y - ref).abs().max()) if y is not None else None,
+                    "agreement": label_agreement(y, ref) if y is not None else None,
+                    "agreement_pct": 100 * label_agreement(y, ref) if y is not None else None,
+                    "chosen": choice.backend if choice is not None else None,
                     "pretrained": pre,
                 }
             )
             if log:
+                extra = f"  -> {rows[-1]['chosen']}" if rows[-1]["chosen"] else ""
                 log(
                     f"  {name:22s} {be:14s} {h}x{w}  median {st['median_ms']:8.2f} ms  "
                     f"p90 {st['p90_ms']:8.2f}  {st['fps']:7.1f} fps  x{rows[-1]['speedup'] or 0:.2f}"
+                    f"  agree {100 * (rows[-1]['agreement'] or 0):.2f}%{extra}"
                 )
         del runners
     return rows
@@ -209,6 +215,9 @@ def bench_tta(
     a, _ = tta_predict_loop(fn, x, scales)
     b, _ = tta_predict(fn, x, scales)
     lm, bm = float(np.median(tl)) * 1e3, float(np.median(tb)) * 1e3
+    from ..engine.tta import choose_batching
+
+    chosen = choose_batching(fn, x, key=f"bench|{name}|{backend}|{size}", scales=scales)
     return {
         "model": name,
         "backend": backend,
@@ -217,6 +226,7 @@ def bench_tta(
         "loop_ms": lm,
         "batched_ms": bm,
         "speedup": lm / bm,
+        "chosen": "batched" if chosen else "loop",
         "max_abs_diff": float((a - b).abs().max()),
     }
 
@@ -301,8 +311,10 @@ BACKEND_COLUMNS = (
     ("p90_ms", "p90 ms", ".2f"),
     ("fps", "FPS", ".1f"),
     ("speedup", "× eager", ".2f"),
-    ("rss_mb", "+RSS MB", ".0f"),
+    ("agreement_pct", "labels = eager %", ".2f"),
     ("max_abs_diff", "max abs Δ logits", ".1e"),
+    ("chosen", "auto chose", ""),
+    ("rss_mb", "+RSS MB", ".0f"),
 )
 TTA_COLUMNS = (
     ("model", "model", ""),
@@ -312,36 +324,22 @@ TTA_COLUMNS = (
     ("loop_ms", "loop ms", ".1f"),
     ("batched_ms", "batched ms", ".1f"),
     ("speedup", "speed-up", ".2f"),
+    ("chosen", "medseg chooses", ""),
     ("max_abs_diff", "max abs Δ probs", ".1e"),
 )
 
 
-#: The recipe behind docs/bench_inference.md: model → (backends, sizes, reps, model kwargs).
+#: The recipe behind the inference table: model → (backends, sizes, reps, model kwargs).
 SUITE = {
-    "lraspp_mobilenet_v3": (
-        ("torch", "channels_last", "bf16", "torchscript", "onnxruntime", "ort-int8"),
-        ((256, 512), (512, 1024)),
-        20,
-        {},
-    ),
-    "unet_medical": (
-        ("torch", "channels_last", "torchscript", "onnxruntime", "ort-int8"),
-        ((256, 256),),
-        20,
-        {},
-    ),
-    "deeplabv3_resnet50": (
-        ("torch", "channels_last", "onnxruntime", "ort-int8"),
-        ((256, 512),),
-        5,
-        {},
-    ),
+    "lraspp_mobilenet_v3": (ALL_BACKENDS, ((256, 512), (512, 1024)), 20, {}),
+    "unet_medical": (ALL_BACKENDS, ((256, 256),), 20, {}),
+    "deeplabv3_resnet50": (ALL_BACKENDS, ((256, 512),), 5, {}),
 }
 #: (model, size, back-end, repetitions)
 TTA_SUITE = (
     ("lraspp_mobilenet_v3", (256, 512), "torch", 6),
-    ("lraspp_mobilenet_v3", (256, 512), "channels_last", 6),
     ("lraspp_mobilenet_v3", (256, 512), "onnxruntime", 6),
+    ("lraspp_mobilenet_v3", (256, 512), "openvino-bf16", 6),
     ("lraspp_mobilenet_v3", (128, 256), "onnxruntime", 6),
     ("deeplabv3_resnet50", (256, 512), "torch", 3),
 )
@@ -357,19 +355,38 @@ def run_suite(
     int8: bool = True,
     quick: bool = False,
     log: Callable[[str], None] | None = print,
+    latency: bool = True,
 ) -> dict:
     """Run the inference benchmarks and return ``{"backends", "tta", "int8", "markdown"}``.
 
-    Arguments override the :data:`SUITE` recipe; ``quick`` uses 3 repetitions and only the
-    first size of each model (a smoke run, not for the published table).
+    Arguments override the :data:`SUITE` recipe; ``latency=False`` skips the back-end table
+    (TTA / int8 only); ``quick`` uses 3 repetitions and only the
+    first size of each model (a smoke run, not for the published table). ``auto`` decides
+    with a fresh decision cache, so its row is measured in this run.
     """
-    import datetime as dt
+    import os
+    import tempfile
 
     info = machine_info()
     if log:
         log(f"machine: {info}")
+    # auto decides in this run (a fresh decision cache), not from an earlier one
+    old_cache = os.environ.get("MEDSEG_CACHE_DIR")
+    os.environ["MEDSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="medseg-bench-cache-")
+    try:
+        return _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log, latency)
+    finally:
+        if old_cache is None:
+            os.environ.pop("MEDSEG_CACHE_DIR", None)
+        else:
+            os.environ["MEDSEG_CACHE_DIR"] = old_cache
+
+
+def _run_suite(info, models, backends, sizes, reps, tta, int8, quick, log, latency) -> dict:
+    import datetime as dt
+
     rows: list[dict] = []
-    for name in models or list(SUITE):
+    for name in (models or list(SUITE)) if latency else ():
         be, sz, rp, kw = SUITE.get(name, (tuple(BACKENDS), ((256, 512),), 10, {}))
         be = tuple(backends or be)
         sz = tuple(sizes or (sz[:1] if quick else sz))
@@ -399,18 +416,34 @@ def run_suite(
                 )
         elif log:
             log("  int8 accuracy: skipped (lraspp_mobilenet_v3 weights are not shipped yet)")
+    flags = " ".join(info["flags"]) or "none of the relevant ones"
+    load = info["load"]
     lines = [
-        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {info['cpu']} "
-        f"({info['cores']} cores, {info['torch_threads']} torch threads; ONNX Runtime with the same "
-        f"thread count), torch {info['torch']}, onnxruntime {info['onnxruntime']}. Batch 1, "
-        "random-normal input, warm-up, then three rounds of a block of calls per back-end, "
-        "medians; `× eager` is the ratio to eager PyTorch fp32 in the same run. "
-        f"glibc malloc: {_malloc_note()}. The machine may be shared with other jobs, so "
-        "absolute times are noisy; ratios are the robust part.",
+        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on **{info['cpu']}** "
+        f"(flags: {flags}; {info['cores']} cores, {info['torch_threads']} threads for torch, "
+        f"ONNX Runtime and OpenVINO), torch {info['torch']}, onnxruntime {info['onnxruntime']}, "
+        f"openvino {info['openvino']}; load average at the start "
+        f"{' '.join(f'{v:.2f}' for v in load) if load else 'n/a'} (the machine is shared: "
+        "absolute times vary, ratios less). Batch 1; the input is the calibration batch "
+        "`auto` uses (synthetic street scenes, slices of the real ch2 head volume for "
+        "`unet_medical`); warm-up, then three rounds of a block of calls per back-end, medians; "
+        "`× eager` is the ratio to eager PyTorch fp32 in the same run; `labels = eager` is the "
+        "fraction of pixels whose label equals eager fp32's (over 3 calibration images). "
+        "`auto` made its choice in its warm-up call (measured in this run, fresh cache) and is "
+        f"then timed like the others. glibc malloc: {_malloc_note()}.",
         "",
         format_table(rows, BACKEND_COLUMNS),
         "",
     ]
+    autos = [r for r in rows if r["backend"] == "auto"]
+    if autos:
+        lines += ["`auto` in this run:", ""]
+        for r in autos:
+            lines.append(
+                f"- {r['model']} {r['size']}: chose **{r['chosen']}**, ×{r['speedup']:.2f} eager "
+                f"fp32, labels equal to eager on {r['agreement_pct']:.2f} % of pixels"
+            )
+        lines.append("")
     if any(not r["pretrained"] for r in rows):
         lines += [
             "Rows with random weights (no shipped weights at the time): latency is the same, "
@@ -422,6 +455,11 @@ def run_suite(
             "### Batched TTA (3 scales × flip) vs the one-by-one loop",
             "",
             format_table(tta_rows, TTA_COLUMNS),
+            "",
+            "`medseg chooses`: what `Predictor.predict_image(tta=...)` runs on this machine, "
+            "from its own measurement (`medseg.engine.tta.choose_batching`, made once per "
+            "model, back-end and size class and cached; GPUs always batch). Its short "
+            "measurement can disagree with the table when the two are within noise.",
             "",
         ]
     if int8_res:

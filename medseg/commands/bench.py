@@ -20,6 +20,7 @@ HELP = (
 
 #: helper scripts run by --all (file in scripts/, title); absent ones are skipped with a message
 HELPER_SCRIPTS = (
+    ("bench_e2e.py", "End to end, per user-facing operation"),
     ("bench_metrics.py", "ConfusionMatrix vs per-image loop"),
     ("bench_training.py", "Training"),
     ("bench_video.py", "Video pipeline"),
@@ -27,7 +28,7 @@ HELPER_SCRIPTS = (
 )
 SUB_BENCHMARKS = ("backends", "tta", "int8")
 #: smaller settings for --quick, passed only where a helper's run() accepts them
-QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30}
+QUICK_KW = {"n_images": 10, "repeats": 1, "frames": 30, "quick": True}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,11 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sub-benchmarks (default: all three)",
     )
     p.add_argument("--models", nargs="+", help="models (default: the suite's recipe)")
+    from ..engine.backends import BACKENDS
+
     p.add_argument(
         "--backends",
         nargs="+",
         choices=list(BACKENDS),
-        help="back-ends to time (default: each model's set in the suite)",
+        help="back-ends (default: all, auto included)",
     )
     p.add_argument("--sizes", nargs="+", type=hw_size, help="input sizes HxW, e.g. 256x512")
     p.add_argument("--reps", type=int, help="timed repetitions per back-end")
@@ -159,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         int8="int8" in what,
         quick=args.quick,
         log=lambda m: print(m, file=sys.stderr),
+        latency="backends" in what,
     )
     if "backends" not in what:
         res["markdown"] = res["markdown"].split("\n\n", 2)[-1]

@@ -1,4 +1,5 @@
-"""``medseg export MODEL``: TorchScript / ONNX / ORT int8, each checked against PyTorch."""
+"""``medseg export MODEL``: TorchScript / ONNX / ORT int8 / OpenVINO IR, each checked against
+PyTorch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 
 from . import hw_size
 
-HELP = "export a model to TorchScript, ONNX (optionally with preprocessing) and ORT int8, verified"
+HELP = (
+    "export a model to TorchScript, ONNX (optionally with preprocessing), ORT int8 and OpenVINO "
+    "IR, verified"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,8 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         dest="formats",
         nargs="+",
         default=["onnx"],
-        choices=["onnx", "torchscript", "int8", "all"],
-        help="what to write (default onnx)",
+        choices=["onnx", "torchscript", "int8", "openvino", "all"],
+        help="what to write (default onnx); openvino: <name>.xml + .bin converted from the ONNX "
+        "export, fp32 weights (the inference precision, fp32 or bf16, is chosen when it runs: "
+        "medseg predict --weights <name>.xml --backend openvino-bf16|openvino-fp32|auto)",
     )
     p.add_argument("--weights", help="checkpoint instead of the shipped weights")
     p.add_argument("--no-pretrained", action="store_true", help="random weights (testing only)")
@@ -64,13 +70,15 @@ def _calibration(folder: str | None, cfg, n: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..export import export_onnx, export_torchscript, quantize_onnx_int8
     from ..models import create_model
     from . import model_kwargs
 
     fm = set(args.formats)
     if "all" in fm:
-        fm = {"onnx", "torchscript", "int8"}
+        fm = {"onnx", "torchscript", "int8", "openvino"}
     kw = model_kwargs(args.model_arg)
     model = create_model(
         args.model,
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         r = export_torchscript(model, out / f"{cfg.name}.pt", input_size=size)
         results["torchscript"] = r
         print(f"TorchScript  {r['path']}  max |Δ| vs PyTorch {r['max_abs_diff']:.2e}")
-    if "onnx" in fm or "int8" in fm:
+    if "onnx" in fm or "int8" in fm or "openvino" in fm:
         common = {
             "input_size": size,
             "dynamic": not args.static,
@@ -113,8 +121,21 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"ONNX (uint8 {args.layout} in, labels out)  {r['path']}  max |Δ| probs {r['max_abs_diff']:.2e}"
             )
+    if "openvino" in fm:
+        from ..export import export_openvino
+
+        r = export_openvino(model, out / f"{cfg.name}.xml", onnx_path=out / f"{cfg.name}.onnx")
+        results["openvino"] = r
+        msg = f"OpenVINO IR  {r['path']}  fp32 max |Δ| vs PyTorch {r['max_abs_diff']:.2e}"
+        if "bf16_max_abs_diff" in r:
+            msg += (
+                f"; bf16 (this CPU has it) max |Δ| {r['bf16_max_abs_diff']:.2e}, label "
+                f"agreement {100 * r['bf16_label_agreement']:.2f}% (random input)"
+            )
+        print(msg)
     if "int8" in fm:
         from ..export.verify import parity_input, torch_logits
+        from ..models.outputs import logits_to_labels
         from ..runners import OrtRunner
 
         calib = _calibration(args.calibration, cfg, args.calibration_count)
@@ -125,10 +146,8 @@ def run(args: argparse.Namespace) -> int:
         ref = torch_logits(model, x)
         got = OrtRunner(r["path"])(x)
         r["max_abs_diff"] = float((got - ref).abs().max())
-        r["label_agreement"] = (
-            float((got.argmax(1) == ref.argmax(1)).float().mean())
-            if ref.shape[1] > 1
-            else float(((got > 0) == (ref > 0)).float().mean())
+        r["label_agreement"] = float(
+            (logits_to_labels(got) == logits_to_labels(ref)).to(torch.float64).mean()
         )
         results["int8"] = r
         print(

@@ -56,12 +56,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="architecture option, e.g. base_channels=8 (JSON values)",
     )
+    from ..engine.backends import BACKENDS  # issue 18: the one list of back-ends
+
     p.add_argument(
         "--backend",
-        default="torch",
+        default="auto",
         choices=list(BACKENDS),
-        help="how the model runs: "
-        + "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values()),
+        help="inference back-end (default auto: the fastest here whose labels agree with eager "
+        "PyTorch fp32, measured once per machine and cached; report.csv records which ran). "
+        "--weights may also name an exported model.xml (OpenVINO) or model.onnx",
     )
     p.add_argument(
         "--format",

@@ -11,8 +11,6 @@ from . import hw_size
 
 HELP = "segment a video: overlay video (.webm/.avi), masks, class shares, FPS and flicker"
 
-BACKENDS = ("torch", "torchscript", "onnxruntime", "ort-int8")
-
 
 def _size(text: str):
     if text in ("auto", "native"):
@@ -42,12 +40,14 @@ def add_arguments(p: argparse.ArgumentParser, *, legend_default: bool = False) -
         "default <input name>.seg.webm in the current folder",
     )
     p.add_argument("--model", default="lraspp_mobilenet_v3", help="street model (medseg models)")
+    from ..engine.backends import BACKENDS
+
     p.add_argument(
         "--backend",
-        choices=BACKENDS,
-        default="onnxruntime",
-        help="inference backend (default onnxruntime: ~1.8x eager PyTorch on CPU; the model is "
-        "converted on the fly in a few seconds)",
+        choices=list(BACKENDS),
+        default="auto",
+        help="inference back-end (default auto: the fastest here whose labels agree with eager "
+        "PyTorch fp32, measured once per machine and cached; the summary says which ran)",
     )
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", help="checkpoint to load instead of the shipped weights")

@@ -6,7 +6,11 @@ the exported graphs pad to the model's divisor and crop back, like
 the torch device for torch runners). :data:`BACKENDS` is the one list of back-end names and
 their labels; the CLI, the app, the video pipeline and the benchmarks read it.
 
-ONNX Runtime is imported only when an ONNX runner is built.
+``auto`` measures the others on this machine and keeps the fastest whose labels agree with
+eager fp32 (:mod:`medseg.engine.autotune`). OpenVINO's precision is part of the back-end name
+(``openvino-fp32``, ``openvino-bf16``): never the plug-in's silent default.
+
+ONNX Runtime and OpenVINO are imported only when such a runner is built.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..runners import OrtRunner, Runner, TorchRunner, TorchScriptRunner, as_runner
+from ..runners import OpenVinoRunner, OrtRunner, Runner, TorchRunner, TorchScriptRunner, as_runner
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,36 @@ BACKENDS: dict[str, Backend] = {
         Backend("torchscript", "TorchScript", "traced TorchScript module"),
         Backend("onnxruntime", "ONNX Runtime", "ONNX Runtime CPU, fp32"),
         Backend("ort-int8", "ONNX Runtime int8", "ONNX Runtime, static QDQ int8 (calibrated)"),
+        Backend(
+            "openvino-fp32",
+            "OpenVINO fp32",
+            "OpenVINO CPU runtime, fp32 inference precision (IR converted from the ONNX export)",
+        ),
+        Backend(
+            "openvino-bf16",
+            "OpenVINO bf16",
+            "OpenVINO CPU runtime, bf16 inference precision (CPUs with AVX512-BF16 or AMX)",
+        ),
+        Backend(
+            "auto",
+            "Automatic",
+            "the fastest back-end on this machine whose labels agree with eager fp32 "
+            "(measured once per model and size, cached)",
+        ),
     )
 }
+
+#: back-ends ``auto`` may choose on a CPU, in menu order (int8 is opt-in only)
+AUTO_CPU_CANDIDATES = (
+    "torch",
+    "channels_last",
+    "bf16",
+    "onnxruntime",
+    "openvino-fp32",
+    "openvino-bf16",
+)
+#: ... and on a GPU (ONNX Runtime and OpenVINO run on the CPU here)
+AUTO_GPU_CANDIDATES = ("torch", "channels_last", "bf16")
 
 
 def backend_label(name: str) -> str:
@@ -61,6 +93,11 @@ def resolve_backend(name_or_label: str) -> str:
     for b in BACKENDS.values():
         if key in (b.name, b.label.lower()):
             return b.name
+    if key == "openvino":
+        raise ValueError(
+            "backend 'openvino' needs an explicit precision: choose openvino-fp32 (exact) or "
+            "openvino-bf16 (faster on CPUs with AVX512-BF16 or AMX, logits differ by ~1e-2)"
+        )
     raise ValueError(f"unknown backend {name_or_label!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -76,6 +113,46 @@ def as_predict_fn(
     return as_runner(f)
 
 
+def auto_candidates(device: str = "cpu") -> list[str]:
+    """Back-ends ``auto`` may choose from on ``device`` on this machine, eager fp32 first.
+
+    CPU: eager, channels-last, bf16 autocast (only where the CPU has AVX512-BF16 or AMX: it is
+    emulated, and slow, elsewhere), ONNX Runtime and OpenVINO fp32 (when installed), OpenVINO
+    bf16 (when its CPU plug-in reports bf16). GPU: eager, channels-last, bf16 autocast.
+    ``$MEDSEG_AUTO_BACKENDS`` (comma-separated names) limits the list further.
+    """
+    import importlib.util
+
+    from .autotune import limit_candidates
+    from .machine import cpu_has_bf16
+
+    if torch.device(device).type != "cpu":
+        names = list(AUTO_GPU_CANDIDATES)
+    else:
+        names = []
+        for n in AUTO_CPU_CANDIDATES:
+            if n == "bf16" and not cpu_has_bf16():
+                continue
+            if n == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+                continue
+            if n.startswith("openvino") and importlib.util.find_spec("openvino") is None:
+                continue
+            if n == "openvino-bf16":
+                from ..runners.openvino import cpu_supports_bf16
+
+                if not cpu_supports_bf16():
+                    continue
+            names.append(n)
+    return limit_candidates(names, "torch")
+
+
+def _default_example_size(cfg) -> tuple[int, int]:
+    # export traces shapes, not sizes: a small example is enough and quick
+    h, w = cfg.input_size
+    s = min(1.0, 128 / max(h, w))
+    return (max(cfg.divisor, int(h * s)), max(cfg.divisor, int(w * s)))
+
+
 def make_runner(
     model: nn.Module,
     backend: str = "torch",
@@ -86,13 +163,16 @@ def make_runner(
     calibration: Sequence[np.ndarray] | None = None,
     exporter: str = "legacy",
     ort_spin: bool = True,
+    onnx_path: str | Path | None = None,
+    candidates: Sequence[str] | None = None,
 ) -> Runner:
     """Build a runner for ``model`` on ``backend`` (see :data:`BACKENDS`).
 
     Args:
-        model: a medseg model (``model.cfg`` required for the ONNX / int8 paths).
-        backend: one of :data:`BACKENDS`.
-        device: torch device for the torch back-ends (ONNX Runtime runs on the CPU).
+        model: a medseg model (``model.cfg`` required for the exported back-ends).
+        backend: one of :data:`BACKENDS`; ``"auto"`` returns an
+            :class:`~medseg.engine.autotune.AutoRunner` that chooses on first use.
+        device: torch device for the torch back-ends (ONNX Runtime and OpenVINO run on the CPU).
         workdir: folder for exported files (default: a fresh temporary folder kept for the
             runner's lifetime).
         example_size: ``(H, W)`` used for tracing/export (default ``model.cfg.input_size``
@@ -104,52 +184,118 @@ def make_runner(
             predictor converts on the fly, so the fast one is the default here.
         ort_spin: let ONNX Runtime threads spin-wait (lowest latency when nothing else runs);
             ``False`` for pipelines that run other threads beside inference.
+        onnx_path: an ONNX export of this model to reuse (ONNX Runtime, int8, OpenVINO)
+            instead of exporting again.
+        candidates: for ``"auto"``: the back-ends to choose from (default
+            :func:`auto_candidates`; eager ``torch`` is always the reference).
     """
     backend = resolve_backend(backend)
+    if backend == "auto":
+        return _auto_runner(model, device, workdir, example_size, exporter, ort_spin, candidates)
     if backend in ("torch", "channels_last", "bf16"):
         return TorchRunner(
             model, device=device, channels_last=backend == "channels_last", bf16=backend == "bf16"
         )
     cfg = model.cfg
     if example_size is None:
-        h, w = cfg.input_size
-        s = min(1.0, 128 / max(h, w))
-        example_size = (max(cfg.divisor, int(h * s)), max(cfg.divisor, int(w * s)))
+        example_size = _default_example_size(cfg)
     if backend == "torchscript":
         from ..export.torchscript import trace_model
 
         return TorchScriptRunner(trace_model(model, example_size), device=device)
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="medseg-ort-")
-        workdir = tmp.name
-    else:
-        tmp = None
-        os.makedirs(workdir, exist_ok=True)
-    from ..export.onnx import export_onnx
+    tmp = None
+    if onnx_path is None:
+        if workdir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="medseg-rt-")
+            workdir = tmp.name
+        else:
+            os.makedirs(workdir, exist_ok=True)
+        from ..export.onnx import export_onnx
 
-    fp32 = Path(workdir) / f"{cfg.name}.onnx"
-    export_onnx(model, fp32, input_size=example_size, exporter=exporter, verify=False)
+        onnx_path = Path(workdir) / f"{cfg.name}.onnx"
+        export_onnx(model, onnx_path, input_size=example_size, exporter=exporter, verify=False)
+    onnx_path = Path(onnx_path)
     if backend == "onnxruntime":
-        runner = OrtRunner(fp32, spin=ort_spin)
+        runner = OrtRunner(onnx_path, spin=ort_spin)
+    elif backend in ("openvino-fp32", "openvino-bf16"):
+        runner = OpenVinoRunner(onnx_path, precision=backend.split("-")[1])
     else:
         from ..export.quantize import quantize_onnx_int8, synthetic_calibration
 
         calib = calibration if calibration is not None else synthetic_calibration(cfg)
+        if workdir is None:  # a reused export: the int8 graph goes to a folder of our own
+            tmp = tempfile.TemporaryDirectory(prefix="medseg-rt-")
+            workdir = tmp.name
         q = Path(workdir) / f"{cfg.name}.int8.onnx"
-        quantize_onnx_int8(fp32, q, calib, cfg=cfg)
+        quantize_onnx_int8(onnx_path, q, calib, cfg=cfg)
         runner = OrtRunner(q, name="ort-int8", spin=ort_spin)
     runner._tmp = tmp  # keep the temporary folder alive as long as the runner
     return runner
 
 
+def _auto_runner(model, device, workdir, example_size, exporter, ort_spin, candidates):
+    """An AutoRunner over ``model``'s candidate back-ends, sharing one ONNX export."""
+    from .autotune import AutoRunner
+    from .calibration import model_fingerprint
+
+    if candidates is None:
+        names = auto_candidates(device)
+    else:  # an explicit list wins over $MEDSEG_AUTO_BACKENDS; eager fp32 is the reference
+        names = [resolve_backend(c) for c in candidates]
+        if {"auto", "ort-int8"} & set(names):
+            raise ValueError("auto chooses among fp32/bf16 back-ends: not auto, not int8")
+        names = ["torch", *dict.fromkeys(n for n in names if n != "torch")]
+    holder: dict = {}
+
+    def onnx() -> Path:
+        # one export for ONNX Runtime and both OpenVINO precisions, made when first needed
+        if "path" not in holder:
+            from ..export.onnx import export_onnx
+
+            d = workdir
+            if d is None:
+                holder["tmp"] = tempfile.TemporaryDirectory(prefix="medseg-auto-")
+                d = holder["tmp"].name
+            p = Path(d) / f"{model.cfg.name}.onnx"
+            export_onnx(
+                model,
+                p,
+                input_size=example_size or _default_example_size(model.cfg),
+                exporter=exporter,
+                verify=False,
+            )
+            holder["path"] = p
+        return holder["path"]
+
+    def factory(name: str):
+        if name in ("onnxruntime", "openvino-fp32", "openvino-bf16"):
+            return lambda: make_runner(model, name, ort_spin=ort_spin, onnx_path=onnx())
+        return lambda: make_runner(model, name, device=device)
+
+    runner = AutoRunner(
+        {n: factory(n) for n in names},
+        reference="torch",
+        cfg=model.cfg,
+        model_id=model_fingerprint(model),
+        device=device,
+        context=f"ort_spin={ort_spin}",
+    )
+    runner._onnx = holder  # keep the exported graph alive as long as the runner
+    return runner
+
+
 __all__ = [
+    "AUTO_CPU_CANDIDATES",
+    "AUTO_GPU_CANDIDATES",
     "BACKENDS",
     "Backend",
+    "OpenVinoRunner",
     "OrtRunner",
     "Runner",
     "TorchRunner",
     "TorchScriptRunner",
     "as_runner",
+    "auto_candidates",
     "backend_label",
     "make_runner",
     "resolve_backend",

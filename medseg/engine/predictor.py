@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,29 +24,71 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ModelCfg, create_model
-from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels
+from ..models.outputs import labels_dtype, logits_to_probs, probs_to_labels, resized_labels
 from ..models.registry import sha256_file
-from ..runners import OrtRunner, Runner, TorchScriptRunner
+from ..runners import OpenVinoRunner, OrtRunner, Runner, TorchScriptRunner
 from ..transforms.intensity import normalize_for_model
-from .backends import make_runner
+from .backends import BACKENDS, make_runner, resolve_backend
+
+#: back-ends that run an exported file, per format (``auto`` chooses among the others)
+_FILE_BACKENDS = {
+    "onnx": ("onnxruntime", "openvino-fp32", "openvino-bf16", "auto"),
+    "openvino": ("openvino-fp32", "openvino-bf16", "auto"),
+}
 
 
-@dataclass
 class Prediction:
     """Result for one image.
 
     Attributes:
         labels: ``[H, W]`` class per pixel (uint8 when classes fit, else int64).
-        probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class).
-        seconds: wall time of preprocessing + model + resizing for this call (a batch call
-            reports its time shared equally among its images).
+        probs: ``[C, H, W]`` float32 class probabilities (softmax; sigmoid for 1 class),
+            computed on first access (logits resized to the image, then softmax): the labels
+            come straight from the logits, and most callers (the app, batch jobs, video) never
+            read the probabilities.
+        seconds: wall time of preprocessing + model + resizing + labels for this call (a batch
+            call reports its time shared equally among its images).
         uncertainty: ``[H, W]`` float32 per-pixel uncertainty when TTA was used, else ``None``.
     """
 
-    labels: np.ndarray
-    probs: np.ndarray
-    seconds: float
-    uncertainty: np.ndarray | None = None
+    __slots__ = ("_logits", "_probs", "labels", "seconds", "uncertainty")
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        probs: np.ndarray | None = None,
+        seconds: float = 0.0,
+        uncertainty: np.ndarray | None = None,
+        *,
+        logits: torch.Tensor | None = None,
+    ):
+        if probs is None and logits is None:
+            raise ValueError("a Prediction needs probs or the logits to compute them from")
+        self.labels = labels
+        self._probs = probs
+        self._logits = logits  # [C, h, w] (model size), until probs are asked for
+        self.seconds = seconds
+        self.uncertainty = uncertainty
+
+    @property
+    def probs(self) -> np.ndarray:
+        if self._probs is None:
+            lg = self._logits[None]
+            if tuple(lg.shape[-2:]) != tuple(self.labels.shape):
+                lg = F.interpolate(lg, size=self.labels.shape, mode="bilinear", align_corners=False)
+            self._probs = logits_to_probs(lg)[0].numpy().astype(np.float32, copy=False)
+            self._logits = None
+        return self._probs
+
+    @probs.setter
+    def probs(self, value: np.ndarray) -> None:
+        self._probs, self._logits = value, None
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction(labels={self.labels.shape} {self.labels.dtype}, "
+            f"seconds={self.seconds:.4f}, uncertainty={self.uncertainty is not None})"
+        )
 
 
 def _resolve_cfg(cfg: ModelCfg | str | Path) -> ModelCfg:
@@ -75,6 +116,32 @@ def _state_dict_sha256(model: nn.Module) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()
+
+
+def _file_runner(path, cfg, backend, reference, built, threads) -> Runner:
+    """A runner for an exported file: one back-end, or ``auto`` over those that run it."""
+    from .autotune import AutoRunner, limit_candidates
+    from .calibration import file_fingerprint
+
+    def ov(precision):
+        return lambda: OpenVinoRunner(path, precision=precision, threads=threads)
+
+    factories = {
+        "onnxruntime": lambda: built.get("onnxruntime") or OrtRunner(path, threads=threads)
+    }
+    factories.update({"openvino-fp32": ov("fp32"), "openvino-bf16": ov("bf16")})
+    if backend != "auto":
+        return factories[backend]()
+    from .backends import auto_candidates
+
+    avail = set(auto_candidates("cpu")) | {reference}
+    names = [n for n in limit_candidates(list(factories), reference) if n in avail]
+    if Path(path).suffix.lower() == ".xml":
+        names = [n for n in names if n.startswith("openvino")]
+        fid = file_fingerprint(path, Path(path).with_suffix(".bin"))
+    else:
+        fid = file_fingerprint(path)
+    return AutoRunner({n: factories[n] for n in names}, reference=reference, cfg=cfg, model_id=fid)
 
 
 class Predictor:
@@ -149,11 +216,12 @@ class Predictor:
         name: str,
         *,
         pretrained: bool = True,
-        backend: str = "torch",
+        backend: str = "auto",
         device: str = "cpu",
         weights: str | Path | None = None,
         calibration: Sequence[np.ndarray] | None = None,
         ort_spin: bool = True,
+        candidates: Sequence[str] | None = None,
         **model_kwargs: Any,
     ) -> Predictor:
         """Build a registered model (shipped weights by default) on ``backend``.
@@ -161,13 +229,19 @@ class Predictor:
         Args:
             name: registry name (``medseg models`` lists them).
             pretrained: load the weights shipped in the package; ``False`` for random weights.
-            backend: ``torch``, ``channels_last``, ``bf16``, ``torchscript``, ``onnxruntime``
-                or ``ort-int8`` (converted on the fly into a temporary folder).
+            backend: a name from :data:`~medseg.engine.backends.BACKENDS`: ``auto`` (default:
+                the fastest back-end on this machine whose labels agree with eager fp32,
+                measured on first use and cached, see :mod:`medseg.engine.autotune`),
+                ``torch``, ``channels_last``, ``bf16``, ``torchscript``, ``onnxruntime``,
+                ``ort-int8``, ``openvino-fp32``, ``openvino-bf16`` (exported on the fly into
+                a temporary folder).
             device: torch device for the torch back-ends.
             weights: a checkpoint path instead of the shipped weights.
             calibration: images for ``ort-int8`` calibration (default: synthetic).
             ort_spin: ONNX Runtime threads spin-wait (see
                 :func:`~medseg.engine.backends.make_runner`); ``False`` for pipelines.
+            candidates: for ``auto``, the back-ends to choose from (default: all available
+                here, limited by ``$MEDSEG_AUTO_BACKENDS``).
             **model_kwargs: architecture options for :func:`create_model`.
         """
         if weights is not None and Path(weights).suffix.lower() == ".onnx":
@@ -175,9 +249,11 @@ class Predictor:
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
-        kw: dict[str, Any] = {"calibration": calibration} if backend == "ort-int8" else {}
-        if backend in ("onnxruntime", "ort-int8"):
-            kw["ort_spin"] = ort_spin
+        kw: dict[str, Any] = {"ort_spin": ort_spin}
+        if calibration is not None:
+            kw["calibration"] = calibration
+        if candidates is not None:
+            kw["candidates"] = candidates
         pred = cls.from_model(model, backend=backend, device=device, **kw)
         if weights is not None:
             pred.weights_info = {
@@ -195,9 +271,28 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, name: str, path: str | Path, *, backend: str = "torch", device: str = "cpu", **kw: Any
+        cls, name: str, path: str | Path, *, backend: str = "auto", device: str = "cpu", **kw: Any
     ) -> Predictor:
-        """A registered architecture with a user checkpoint (``torch.load(weights_only=True)``)."""
+        """A registered architecture with a user checkpoint (``torch.load(weights_only=True)``).
+
+        An exported file works too: an OpenVINO IR (``.xml``, see :meth:`from_openvino`) or an
+        ONNX graph (``.onnx``, see :meth:`from_onnx`); their stored ModelCfg is used, and
+        ``backend`` must be one that runs them (``auto`` chooses among those).
+        """
+        suffix = Path(path).suffix.lower()
+        if suffix in (".xml", ".onnx"):
+            p = cls.from_openvino(path, backend=backend) if suffix == ".xml" else None
+            if p is None:
+                p = cls.from_onnx(path, backend=backend)
+            if p.cfg.name != name:
+                import warnings
+
+                warnings.warn(
+                    f"{Path(path).name} holds model {p.cfg.name!r} (its stored config is used), "
+                    f"not {name!r}",
+                    stacklevel=2,
+                )
+            return p
         return cls.from_name(
             name, pretrained=False, weights=path, backend=backend, device=device, **kw
         )
@@ -210,6 +305,7 @@ class Predictor:
         *,
         threads: int | None = None,
         expected_name: str | None = None,
+        backend: str = "onnxruntime",
     ) -> Predictor:
         """An exported ONNX graph (input ``[N,C,H,W]`` float32, output logits).
 
@@ -220,7 +316,15 @@ class Predictor:
                 file ``medseg export`` writes next to the graph; default: the cfg that
                 :func:`medseg.export.export_onnx` stores in the graph's metadata.
             expected_name: refuse a graph whose stored cfg names another model.
+            threads: inference threads (default: torch's).
+            backend: ``onnxruntime``, ``openvino-fp32``, ``openvino-bf16``, or ``auto``
+                (the fastest of those whose labels agree with ONNX Runtime fp32).
         """
+        backend = resolve_backend(backend)
+        if backend not in _FILE_BACKENDS["onnx"]:
+            raise ValueError(
+                f"an ONNX graph runs on {', '.join(_FILE_BACKENDS['onnx'])}, not {backend!r}"
+            )
         try:
             runner = OrtRunner(path, threads=threads)
         except FileNotFoundError:
@@ -251,8 +355,57 @@ class Predictor:
                 f"{Path(path).name} holds model {cfg.name!r}, not {expected_name!r}; pass "
                 f"--model {cfg.name} (or leave --model out)"
             )
+        if backend != "onnxruntime":
+            runner = _file_runner(
+                path, cfg, backend, "onnxruntime", {"onnxruntime": runner}, threads
+            )
         pred = cls(runner, cfg)
         pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
+        return pred
+
+    @classmethod
+    def from_openvino(
+        cls,
+        path: str | Path,
+        cfg: ModelCfg | str | Path | None = None,
+        *,
+        backend: str = "openvino-fp32",
+        threads: int | None = None,
+    ) -> Predictor:
+        """An OpenVINO IR written by :func:`medseg.export.export_openvino` (``medseg export
+        --format openvino``).
+
+        Args:
+            path: the IR's ``.xml`` (its ``.bin`` beside it).
+            cfg: default: the ModelCfg stored in the IR (or in ``<name>.cfg.json`` beside it).
+            backend: ``openvino-fp32`` (default: exact), ``openvino-bf16`` (CPUs with
+                AVX512-BF16 or AMX), or ``auto`` (bf16 where its labels agree with fp32 on
+                ≥ 99.5 % of pixels and it is faster; see :mod:`medseg.engine.autotune`).
+            threads: inference threads (default: torch's).
+        """
+        backend = resolve_backend(backend)
+        if backend not in _FILE_BACKENDS["openvino"]:
+            raise ValueError(
+                f"an OpenVINO IR runs on {', '.join(_FILE_BACKENDS['openvino'])}, not {backend!r}"
+            )
+        if cfg is None:
+            from ..export.openvino import read_openvino_cfg
+
+            cfg = read_openvino_cfg(path)
+            if cfg is None:
+                raise ValueError(
+                    f"{Path(path).name} carries no medseg ModelCfg (rt_info or .cfg.json); pass "
+                    "cfg= (a ModelCfg, a registry name or a .cfg.json file)"
+                )
+        cfg = _resolve_cfg(cfg)
+        if backend == "auto":
+            runner = _file_runner(path, cfg, backend, "openvino-fp32", {}, threads)
+        else:
+            runner = OpenVinoRunner(path, precision=backend.split("-")[1], threads=threads)
+        pred = cls(runner, cfg)  # the weights are the .bin's
+        bin_path = Path(path).with_suffix(".bin")
+        digest = sha256_file(bin_path) if bin_path.is_file() else sha256_file(path)
+        pred.weights_info = {"weights": Path(path).name, "weights_sha256": digest}
         return pred
 
     @classmethod
@@ -263,6 +416,45 @@ class Predictor:
         pred = cls(TorchScriptRunner(path, device=device), _resolve_cfg(cfg))
         pred.weights_info = {"weights": Path(path).name, "weights_sha256": sha256_file(path)}
         return pred
+
+    # ------------------------------------------------------------------ back-end
+    def backend_info(self) -> dict[str, Any]:
+        """Which back-end runs this predictor, for reports and the app.
+
+        Returns:
+            ``backend`` (the name that runs: for ``auto`` its latest choice, ``"auto"`` before
+            the first call), ``label`` (for people), ``auto`` (``True`` when chosen
+            automatically), ``summary`` (one line: for ``auto`` the speed-up over eager fp32
+            and the label agreement that decided it), ``choice`` (the
+            :class:`~medseg.engine.autotune.AutoChoice` as a dict, or ``None``).
+        """
+        r = self.runner
+        choice = getattr(r, "choice", None) if getattr(r, "name", "") == "auto" else None
+        name = choice.backend if choice is not None else str(getattr(r, "name", "custom"))
+        label = BACKENDS[name].label if name in BACKENDS else name
+        if getattr(r, "name", "") == "auto":
+            summary = r.describe()
+        else:
+            summary = name
+        return {
+            "backend": name,
+            "label": label,
+            "auto": getattr(r, "name", "") == "auto",
+            "summary": summary,
+            "choice": choice.to_dict() if choice is not None else None,
+        }
+
+    def _tta_batched(self, x: torch.Tensor, kw: dict) -> bool:
+        """Batched or one-view-per-pass TTA for this back-end and size on this machine
+        (measured once, see :func:`medseg.engine.tta.choose_batching`)."""
+        from .autotune import size_bucket
+        from .tta import choose_batching
+
+        self.logits(x[:1])  # lets ``auto`` decide first: the key names what really runs
+        info = self.backend_info()
+        key = f"{self.cfg.name}|{info['backend']}|{size_bucket(*x.shape[-2:])}"
+        opts = {k: kw[k] for k in ("scales", "flips") if k in kw}
+        return choose_batching(self.logits, x[:1], key=key, **opts)
 
     # ------------------------------------------------------------------ preprocessing
     def _channels(self, image: np.ndarray) -> np.ndarray:
@@ -300,6 +492,19 @@ class Predictor:
                 lo, hi = float(f.min()), float(f.max())
                 f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
             img = f
+        size = tuple(int(s) for s in size) if size is not None else None
+        if self.cfg.normalization == "imagenet" and size not in (None, img.shape[:2]):
+            # A per-channel affine normalisation commutes with bilinear resizing (its weights
+            # sum to 1): resize the raw image first, from a contiguous [C, H, W] copy, and
+            # normalise the (usually smaller) result. Same numbers up to float rounding.
+            chw = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+            t = F.interpolate(
+                torch.from_numpy(chw)[None], size=size, mode="bilinear", align_corners=False
+            )
+            if img.dtype == np.uint8:
+                t = t.numpy() / np.float32(255.0)
+            x = normalize_for_model(np.asarray(t), self.cfg, channel_axis=1)
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         x = normalize_for_model(img, self.cfg, channel_axis=-1)
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]
         if size is not None and tuple(size) != tuple(t.shape[-2:]):
@@ -317,13 +522,12 @@ class Predictor:
 
     def _finish(
         self, logits: torch.Tensor, out_size: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if tuple(logits.shape[-2:]) != out_size:
-            logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
-        probs = logits_to_probs(logits)
-        labels = probs_to_labels(probs)
+    ) -> tuple[np.ndarray, torch.Tensor]:
+        """Logits ``[N, K, h, w]`` → labels ``[N, H, W]`` (numpy) at ``out_size``, and the
+        logits (at the model's size: probabilities are resized from them when read)."""
         dt = labels_dtype(self.cfg.num_classes)
-        return labels.numpy().astype(dt), probs.numpy().astype(np.float32, copy=False)
+        labels = resized_labels(logits, out_size, torch.uint8 if dt == np.uint8 else torch.int64)
+        return labels.numpy(), logits
 
     def predict_image(
         self,
@@ -364,6 +568,8 @@ class Predictor:
                 probs_t, unc_t = tta_predict(self.runner, x.to(dev), **kw)
                 probs_t, unc_t = probs_t.float().cpu(), unc_t.float().cpu()
             else:
+                if "batched" not in kw:
+                    kw = {**kw, "batched": self._tta_batched(x, kw)}
                 probs_t, unc_t = tta_predict(self.logits, x, **kw)
             if tuple(probs_t.shape[-2:]) != (h, w):
                 probs_t = F.interpolate(probs_t, size=(h, w), mode="bilinear", align_corners=False)
@@ -380,8 +586,8 @@ class Predictor:
                 logits = sliding_window_predict(self.logits, x, roi_size=window, overlap=overlap)
             else:
                 logits = self.logits(x)
-            labels, probs = self._finish(logits, (h, w))
-            labels, probs = labels[0], probs[0]
+            labels, logits = self._finish(logits, (h, w))
+            return Prediction(labels[0], seconds=time.perf_counter() - t0, logits=logits[0])
         return Prediction(labels, probs, time.perf_counter() - t0, unc)
 
     def predict_batch(
@@ -409,10 +615,10 @@ class Predictor:
                 chunk = idx[s : s + self.batch_size]
                 t0 = time.perf_counter()
                 x = torch.cat([self.preprocess(imgs[i], size) for i in chunk])
-                labels, probs = self._finish(self.logits(x), (h, w))
+                labels, logits = self._finish(self.logits(x), (h, w))
                 dt = (time.perf_counter() - t0) / len(chunk)
                 for j, i in enumerate(chunk):
-                    out[i] = Prediction(labels[j], probs[j], dt)
+                    out[i] = Prediction(labels[j], seconds=dt, logits=logits[j])
         return out  # type: ignore[return-value]
 
     def predict_volume(

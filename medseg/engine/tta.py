@@ -4,6 +4,12 @@ Batched: the flipped and un-flipped copies of each scale go through ONE forward 
 one size share a batch), so 3 scales × 2 flips cost 3 forward passes instead of 6. The result
 equals the one-by-one loop (:func:`tta_predict_loop`, kept as the reference and benchmark
 baseline) up to float rounding.
+
+Batching pays where one pass leaves the device idle (a GPU: 3.2× on an H100); on a 2-core CPU
+a batch of 6 views costs about 6 single views, and sometimes more. So
+:func:`choose_batching` measures both once per model, back-end, device and size class on this
+machine and remembers the faster (:class:`~medseg.engine.decisions.DecisionCache`); GPUs
+always batch. ``tta_predict(..., batched=False)`` runs the same views one forward pass each.
 """
 
 from __future__ import annotations
@@ -55,8 +61,9 @@ def tta_predict(
     flips: bool = True,
     *,
     uncertainty: str = "entropy",
+    batched: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched multi-scale × flip TTA.
+    """Multi-scale × flip TTA, batched (one forward pass per scale) or one view per pass.
 
     Args:
         runner: a model or runner ``[B, C, h, w] -> logits [B, K, h, w]``
@@ -66,11 +73,20 @@ def tta_predict(
         flips: add the horizontally flipped view of every scale.
         uncertainty: ``"entropy"`` (of the mean probabilities, in [0, 1]) or ``"variance"``
             (across views, summed over classes).
+        batched: one forward pass per scale (all images and their flips together); ``False``:
+            one pass per view and image (same numbers up to float rounding; see
+            :func:`choose_batching` for which is faster where).
 
     Returns:
         ``(mean_probs [N, K, H, W], uncertainty [N, H, W])``, float32.
     """
     fn = as_runner(runner)
+    if not batched:
+        one = fn
+
+        def fn(b: torch.Tensor) -> torch.Tensor:
+            return torch.cat([one(b[i : i + 1]) for i in range(b.shape[0])])
+
     if uncertainty not in ("entropy", "variance"):
         raise ValueError(f"uncertainty must be 'entropy' or 'variance', got {uncertainty!r}")
     x = image_tensor
@@ -126,6 +142,59 @@ def tta_predict_loop(
     views = [torch.cat([v[j] for v in per_image]) for j in range(len(per_image[0]))]
     mean = torch.stack(views).mean(0)
     return mean, _uncertainty(views, mean, uncertainty)
+
+
+def choose_batching(
+    runner: RunnerFn,
+    x: torch.Tensor,
+    *,
+    key: str,
+    device: str | torch.device = "cpu",
+    scales: Sequence[float] = (0.75, 1.0, 1.25),
+    flips: bool = True,
+    use_cache: bool = True,
+) -> bool:
+    """Whether batched TTA is faster than one view per pass for ``runner`` on this machine.
+
+    GPUs: always ``True`` (batching is what they are for). Elsewhere both are timed on ``x``
+    (three rounds of a block of one untimed and one timed call each; the faster fastest call
+    wins, as other processes only add time), once per
+    ``key`` (model, back-end, size class) and machine; the answer is remembered in the
+    decision cache.
+
+    Args:
+        runner: ``[B, C, h, w] -> logits`` (e.g. ``Predictor.logits``).
+        x: a normalised input ``[1, C, H, W]`` of the size TTA will run at.
+        key: what the decision is for (model, back-end, device, size class).
+    """
+    if torch.device(device).type != "cpu":
+        return True
+    from .decisions import DecisionCache
+    from .timing import median_ms, timed_rounds
+
+    cache = DecisionCache() if use_cache else None
+    full_key = f"{key}|{len(tuple(scales))}x{int(bool(flips))}"
+    hit = cache.get("tta", full_key) if cache is not None else None
+    if hit is not None:
+        return bool(hit["batched"])
+    t = timed_rounds(
+        {
+            mode: (lambda b=(mode == "batched"): tta_predict(runner, x, scales, flips, batched=b))
+            for mode in ("batched", "loop")
+        },
+        reps=3,
+        rounds=3,
+    )
+    loop_ms, batched_ms = median_ms(t["loop"]), median_ms(t["batched"])
+    # decided on the fastest call of each (other processes only add time), like auto
+    res = {
+        "batched": min(t["batched"]) < min(t["loop"]),
+        "loop_ms": loop_ms,
+        "batched_ms": batched_ms,
+    }
+    if cache is not None:
+        cache.put("tta", full_key, res)
+    return res["batched"]
 
 
 def _scores(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int) -> dict:

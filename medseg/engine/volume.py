@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.outputs import logits_to_probs, probs_to_labels
+from ..models.outputs import logits_to_labels, logits_to_probs, probs_to_labels
 from ..transforms.intensity import normalize_for_model
 from ..transforms.spacing import inplane_size
 
@@ -110,10 +110,16 @@ def predict_volume(
             logits = predictor.logits(batch)
         if tuple(logits.shape[-2:]) != (nx, ny):
             logits = F.interpolate(logits, size=(nx, ny), mode="bilinear", align_corners=False)
-        p = logits_to_probs(logits)
-        labels[:, :, s : s + batch_size] = probs_to_labels(p).permute(1, 2, 0).numpy()
+        # labels in the mask's dtype; without probabilities to return, straight from the
+        # logits (the softmax keeps their order: one pass over the batch instead of three)
+        dt = torch.uint8 if labels.dtype == np.uint8 else torch.int64
         if probs_out is not None:
+            p = logits_to_probs(logits)
             probs_out[:, :, :, s : s + batch_size] = p.permute(1, 2, 3, 0).numpy()
+            lab = probs_to_labels(p, dtype=dt)
+        else:
+            lab = logits_to_labels(logits, dtype=dt)
+        labels[:, :, s : s + batch_size] = lab.permute(1, 2, 0).numpy()
     if postprocess:
         from .postprocess import clean_mask
 

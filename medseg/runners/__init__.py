@@ -8,7 +8,7 @@ preprocessing or labels: a runner takes the normalised batch the predictor made.
 Vocabulary (used everywhere in medseg):
 
 * **back-end** — how a model runs: ``torch``, ``channels_last``, ``bf16``, ``torchscript``,
-  ``onnxruntime``, ``ort-int8``, ``openvino`` (see :data:`medseg.engine.backends.BACKENDS`).
+  ``onnxruntime``, ``ort-int8``, ``openvino-fp32``, ``openvino-bf16``, ``auto`` (see :data:`medseg.engine.backends.BACKENDS`).
 * **runner** — a callable on one back-end: normalised batch → logits (this package).
 * **predictor** — a runner plus the model's :class:`~medseg.models.ModelCfg`: images, frames
   and volumes in, labels and probabilities out (:mod:`medseg.engine.predictor`).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .base import Runner, as_runner
 from .eager import TorchRunner, TorchScriptRunner
+from .openvino import OpenVinoRunner
 from .ort import OrtRunner
 
-__all__ = ["OrtRunner", "Runner", "TorchRunner", "TorchScriptRunner", "as_runner"]
+__all__ = ["OpenVinoRunner", "OrtRunner", "Runner", "TorchRunner", "TorchScriptRunner", "as_runner"]

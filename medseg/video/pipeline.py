@@ -124,6 +124,8 @@ def process_video(
     sink = stages = None
     try:
         size_hw = _parse_size(size, info, seg.cfg)
+        if seg.prepare is not None:  # e.g. backend="auto" decides before the clock starts
+            seg.prepare(*size_hw)
         out_wh = _output_size(output_height, info)
         out_fps = info.fps / stride
         if output_path is not None:
@@ -182,7 +184,7 @@ def process_video(
         flicker=stages.flicker.value,
         flicker_raw=stages.flicker_raw.value if stages.flicker_raw else None,
         smooth=smooth,
-        backend=seg.name,
+        backend=seg.backend_name(),
         interrupted=interrupted,
         masks_dir=masks_dir,
         json_path=json_path,

@@ -109,6 +109,14 @@ class _Stats:
     written: deque = field(default_factory=lambda: deque(maxlen=30))
 
 
+def _labels(scores: np.ndarray) -> np.ndarray:
+    """``[C, H, W]`` scores → ``[H, W]`` uint8 labels (first maximum), single-threaded numpy:
+    the pipeline's other threads need the cores (torch's argmax over dim 1 was ~4x slower)."""
+    from ..models.outputs import scores_to_labels
+
+    return scores_to_labels(np.ascontiguousarray(scores), axis=0)
+
+
 class _Stages:
     """The per-frame work, shared by the threaded and the sequential runner."""
 
@@ -140,9 +148,8 @@ class _Stages:
             )
         for f, p in zip(batch, probs):
             if self.flicker_raw is not None:
-                self.flicker_raw.update(p.argmax(0))
-            # numpy's argmax over a contiguous [C, H, W] is ~4x faster than torch's over dim 1
-            f.labels = (self.ema.update(p) if smoothing else p).argmax(0).astype(np.uint8)
+                self.flicker_raw.update(_labels(p))
+            f.labels = _labels(self.ema.update(p) if smoothing else p)
             self.flicker.update(f.labels)
             f.rgb = None  # the model input is no longer needed: free it early
 

@@ -93,3 +93,46 @@ def test_clean_mask_single_blob_unchanged_and_noise_removed():
     noisy[0, 0, 0] = 1
     noisy[9, 9, 2] = 0
     np.testing.assert_array_equal(clean_mask(noisy), lab)
+
+
+@pytest.mark.parametrize("pad", [(0, 0, 0), (5, 3, 2)])
+def test_work_on_the_foreground_box_changes_nothing(pad):
+    """The box optimisation against scipy on the whole array: blobs away from the border
+    (holes whose region touches the box side but not the array side), and touching it."""
+    from scipy import ndimage as ndi
+
+    core = _random_labels((14, 16, 10), 3, 4)
+    core[core == 2] = 0
+    core[3:6, 3:6, 3:6] = 1
+    core[4, 4, 4] = 0  # an enclosed hole
+    lab = np.pad(core, [(p, p + 1) for p in pad])
+    st1, st3 = ndi.generate_binary_structure(3, 1), ndi.generate_binary_structure(3, 3)
+    ref = lab.copy()
+    comp, n = ndi.label(ref == 1, structure=st3)
+    sizes = np.bincount(comp.ravel())
+    sizes[0] = 0
+    ref[(comp > 0) & (comp != sizes.argmax())] = 0
+    filled = ndi.binary_fill_holes(ref == 1, structure=st1)
+    ref[filled & (ref == 0)] = 1
+    np.testing.assert_array_equal(clean_mask(lab), ref)
+    np.testing.assert_array_equal(fill_holes(lab), _scipy_fill(lab, st1))
+
+
+def _scipy_fill(lab, st):
+    from scipy import ndimage as ndi
+
+    out = lab.copy()
+    for c in [c for c in np.unique(lab) if c != 0]:
+        f = ndi.binary_fill_holes(out == c, structure=st)
+        out[f & (out == 0)] = c
+    return out
+
+
+def test_empty_and_int64_label_maps():
+    z = np.zeros((5, 6, 4), np.int64)
+    assert np.array_equal(clean_mask(z), z) and clean_mask(z).dtype == np.int64
+    lab = np.zeros((6, 6), np.int64)
+    lab[1:5, 1:5] = 300  # a class index above a byte
+    lab[2, 2] = 0
+    out = fill_holes(lab)
+    assert out[2, 2] == 300 and out[0, 0] == 0

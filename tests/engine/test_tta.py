@@ -92,3 +92,41 @@ def test_predictor_tta_and_compare(small_unet, rgb_image):
             ious.append(inter / union)
     assert r["miou_tta"] == pytest.approx(np.mean(ious))
     assert r["seconds"] > 0 and r["seconds_tta"] > 0 and r["views"] == 6
+
+
+def test_one_view_per_pass_equals_batched_and_the_loop(small_unet):
+    from medseg.engine.tta import tta_predict, tta_predict_loop
+
+    x = torch.randn(2, 3, 24, 40)
+    a, ua = tta_predict(small_unet, x, batched=True)
+    b, ub = tta_predict(small_unet, x, batched=False)
+    c, uc = tta_predict_loop(small_unet, x)
+    torch.testing.assert_close(b, c, atol=1e-6, rtol=0)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ub, uc, atol=1e-5, rtol=0)
+
+
+def test_choose_batching_measures_once_and_gpus_always_batch(small_unet, monkeypatch):
+    from medseg.engine import timing, tta
+
+    x = torch.randn(1, 3, 24, 24)
+    assert tta.choose_batching(small_unet, x, key="k-gpu", device="cuda") is True
+    first = tta.choose_batching(small_unet, x, key="k-cpu")
+    assert isinstance(first, bool)
+
+    def no_timing(*a, **k):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(timing, "timed_rounds", no_timing)
+    assert tta.choose_batching(small_unet, x, key="k-cpu") is first
+
+
+def test_predictor_tta_uses_the_chosen_mode_and_matches_the_loop(small_unet, rgb_image):
+    from medseg.engine.predictor import Predictor
+    from medseg.engine.tta import tta_predict_loop
+
+    p = Predictor.from_model(small_unet)
+    pred = p.predict_image(rgb_image, tta=True)
+    x = p.preprocess(rgb_image)
+    ref, _ = tta_predict_loop(small_unet, x)
+    np.testing.assert_allclose(pred.probs, ref[0].numpy(), atol=1e-5)

@@ -40,7 +40,16 @@ def test_export_cli_all_formats(tmp_path, capsys):
     assert "max |Δ| vs PyTorch" in text
     res = json.loads((tmp_path / "export.json").read_text())
     assert res["onnx"]["max_abs_diff"] < 1e-4 and res["torchscript"]["max_abs_diff"] < 1e-4
-    for f in ("unet.onnx", "unet.pre.onnx", "unet.int8.onnx", "unet.pt", "unet.cfg.json"):
+    assert res["openvino"]["max_abs_diff"] < 1e-4
+    for f in (
+        "unet.onnx",
+        "unet.pre.onnx",
+        "unet.int8.onnx",
+        "unet.pt",
+        "unet.cfg.json",
+        "unet.xml",
+        "unet.bin",
+    ):
         assert (tmp_path / f).is_file()
     cfg = json.loads((tmp_path / "unet.cfg.json").read_text())
     assert cfg["name"] == "unet" and cfg["num_classes"] == 19

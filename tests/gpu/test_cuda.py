@@ -64,9 +64,10 @@ def test_predictor_on_device_matches_cpu(name):
 
     pretrained = name in SHIPPED
     img = _brain_slice() if name == "unet_medical" else _street_image()[0]
-    cpu = Predictor.from_name(name, pretrained=pretrained, device="cpu")
+    # eager on both: this compares devices, not back-ends (auto has its own tests)
+    cpu = Predictor.from_name(name, pretrained=pretrained, device="cpu", backend="torch")
     torch.manual_seed(0)
-    dev = Predictor.from_name(name, pretrained=pretrained, device=DEV)
+    dev = Predictor.from_name(name, pretrained=pretrained, device=DEV, backend="torch")
     if not pretrained:  # same random weights on both
         dev.runner.model.load_state_dict(cpu.runner.model.state_dict())
     a = cpu.predict_image(img)

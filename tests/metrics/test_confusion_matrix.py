@@ -199,3 +199,93 @@ def test_negative_labels_are_caught(dtype):
     with pytest.raises(ValueError, match="target contains label -2"):
         cm.update(np.array([0, 1], dtype=dtype), np.array([-2, 1], dtype=dtype))
     assert cm.confusion.sum() == 0
+
+
+def _sk_matrix(p, t, C, ignore):
+    keep = np.ravel(t) != ignore
+    return sk_confusion_matrix(np.ravel(t)[keep], np.ravel(p)[keep], labels=list(range(C)))
+
+
+@pytest.mark.parametrize(
+    "pdt,tdt",
+    [
+        (np.int64, np.int64),
+        (np.int32, np.int32),
+        (np.int16, np.int64),
+        (np.int64, np.uint8),
+        (np.uint8, np.int32),
+    ],
+)
+def test_wide_labels_across_chunks_match_sklearn(pdt, tdt):
+    """Wide labels take the chunked path (several chunks here): same matrix as sklearn."""
+    from medseg.metrics.confusion import _CHUNK
+
+    rng = np.random.default_rng(7)
+    C, n = 19, 3 * _CHUNK + 123
+    t = rng.integers(0, C, n)
+    t[rng.random(n) < 0.1] = 255
+    p = rng.integers(0, C, n)
+    got = ConfusionMatrix(C).update(p.astype(pdt), t.astype(tdt)).confusion
+    np.testing.assert_array_equal(got, _sk_matrix(p, t, C, 255))
+    # torch tensors of the same values give the same matrix
+    got_t = ConfusionMatrix(C).update(
+        torch.from_numpy(p.astype(pdt)), torch.from_numpy(t.astype(tdt))
+    )
+    np.testing.assert_array_equal(got_t.confusion, got)
+
+
+@pytest.mark.parametrize("bad_t", [300, -3, 7, 2**40])
+def test_wide_labels_stray_target_in_a_late_chunk_is_caught(bad_t):
+    from medseg.metrics.confusion import _CHUNK
+
+    C, n = 5, 2 * _CHUNK + 10
+    t = np.zeros(n, np.int64)
+    t[-3] = bad_t
+    cm = ConfusionMatrix(C)
+    with pytest.raises(ValueError, match=f"target contains label {bad_t}"):
+        cm.update(np.zeros(n, np.int64), t)
+    assert cm.confusion.sum() == 0
+
+
+@pytest.mark.parametrize("bad_p", [5, 255, -1, 2**33])
+def test_wide_labels_stray_prediction_in_a_late_chunk_is_caught(bad_p):
+    from medseg.metrics.confusion import _CHUNK
+
+    C, n = 5, 2 * _CHUNK + 10
+    p = np.zeros(n, np.int64)
+    p[-2] = bad_p
+    with pytest.raises(ValueError, match=f"pred contains label {bad_p}"):
+        ConfusionMatrix(C).update(p, np.zeros(n, np.int64))
+
+
+def test_wide_labels_with_an_ignore_value_outside_a_byte():
+    from medseg.metrics.confusion import _CHUNK
+
+    rng = np.random.default_rng(3)
+    C, n = 4, _CHUNK + 77
+    t = rng.integers(0, C, n)
+    t[rng.random(n) < 0.2] = -1
+    p = rng.integers(0, C, n)
+    got = ConfusionMatrix(C, ignore_index=-1).update(p, t).confusion
+    np.testing.assert_array_equal(got, _sk_matrix(p, t, C, -1))
+
+
+def test_wide_labels_split_over_threads_give_the_same_matrix():
+    from medseg.metrics.confusion import _CHUNK
+
+    rng = np.random.default_rng(11)
+    C, n = 19, 17 * _CHUNK + 5  # large enough to be split in two
+    t = rng.integers(0, C, n)
+    t[rng.random(n) < 0.1] = 255
+    p = rng.integers(0, C, n)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = ConfusionMatrix(C).update(p, t).confusion
+        bad = t.copy()
+        bad[-1] = 300  # a stray label in the second half is still caught
+        with pytest.raises(ValueError, match="target contains label 300"):
+            ConfusionMatrix(C).update(p, bad)
+    finally:
+        torch.set_num_threads(old)
+    np.testing.assert_array_equal(got, _sk_matrix(p, t, C, 255))

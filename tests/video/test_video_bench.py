@@ -19,13 +19,22 @@ def test_bench_video_runs(tmp_path):
 
     if not (OPENCV_DATA / "leuvenA.jpg").is_file():
         pytest.skip("Debian opencv-doc photos not installed")
-    res = mod.run(frames=10, threads=1, workdir=tmp_path, smooth_check=False, repeats=1)
+    res = mod.run(
+        frames=10,
+        threads=1,
+        workdir=tmp_path,
+        smooth_check=False,
+        repeats=1,
+        backends=("onnxruntime",),
+    )
     (row,) = res["rows"]
     assert row["backend"] == "onnxruntime" and row["frames"] == 10
     assert row["pipeline_fps"] > 0 and row["sequential_fps"] > 0
-    assert row["speedup"] == pytest.approx(row["pipeline_fps"] / row["sequential_fps"], rel=0.05)
+    # both FPS are rounded to 0.1 before the ratio is taken from unrounded ones: at the low FPS
+    # of a loaded machine that rounding alone can move the ratio by several per cent
+    assert row["speedup"] == pytest.approx(row["pipeline_fps"] / row["sequential_fps"], rel=0.1)
     md = mod.to_markdown(res)
-    assert "| onnxruntime | 10 × 1 |" in md
+    assert "| onnxruntime | onnxruntime | 10 × 1 |" in md
     # the sequential baseline wrote every frame too
     import cv2
 
