@@ -20,7 +20,7 @@ from ..io.inputs import OUTPUT_MARKER, medseg_outputs_in
 from .files import write_json
 
 #: the provenance keys two runs must share for ``--resume`` to reuse a result.
-RESUME_KEYS = ("model", "weights_sha256", "backend", "format", "postprocess")
+RESUME_KEYS = ("model", "weights_sha256", "backend_requested", "format", "postprocess")
 
 
 def records_dir(out: Path) -> Path:

@@ -11,7 +11,8 @@ from .files import atomic_write, write_json
 
 #: report columns, in order. ``outputs`` lists every file written for the case (names inside
 #: the output folder); the provenance columns say which model, weights (file and SHA-256),
-#: back-end and medseg version produced them.
+#: back-end and medseg version produced them: ``backend`` is the one that ran (what ``auto``
+#: chose), ``backend_note`` why, ``backend_requested`` what the run asked for.
 REPORT_FIELDS = (
     "case_id",
     "kind",
@@ -28,6 +29,8 @@ REPORT_FIELDS = (
     "weights",
     "weights_sha256",
     "backend",
+    "backend_note",
+    "backend_requested",
     "medseg_version",
     "format",
     "postprocess",

@@ -92,6 +92,9 @@ def run_batch(
         if stale and rank == 0:
             say(f"removed {stale} temporary file(s) left by an interrupted run")
         provenance = {**predictor.provenance, "format": fmt, "postprocess": bool(postprocess)}
+        # ``backend`` of a row is what ran it (auto's choice, known after its first call);
+        # what the run asked for is what --resume compares
+        provenance["backend_requested"] = provenance.pop("backend")
         mine = cases[rank::world]
         todo = [
             c
@@ -174,8 +177,18 @@ def _run_cases(
                     + list((previous or {}).get("stale_outputs") or []),
                 }
             row.update(provenance)
+            row.update(_backend_ran(predictor))
             row["seconds"] = round(t_load + time.perf_counter() - t0, 4)
             write_record(out, c.case_id, row)
+
+
+def _backend_ran(predictor) -> dict:
+    """``backend`` (what ran: for ``auto`` its choice) and ``backend_note`` (one line why)."""
+    info = predictor.backend_info() if hasattr(predictor, "backend_info") else {}
+    return {
+        "backend": info.get("backend") or getattr(predictor, "backend", None),
+        "backend_note": info.get("summary", ""),
+    }
 
 
 def _prefetch(pool: ThreadPoolExecutor, fn, items: list, window: int):

@@ -40,7 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sub-benchmarks (default: all three)",
     )
     p.add_argument("--models", nargs="+", help="models (default: the suite's recipe)")
-    from ..engine.backends import BACKENDS
 
     p.add_argument(
         "--backends",

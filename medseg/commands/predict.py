@@ -56,7 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="architecture option, e.g. base_channels=8 (JSON values)",
     )
-    from ..engine.backends import BACKENDS  # issue 18: the one list of back-ends
 
     p.add_argument(
         "--backend",

@@ -171,7 +171,7 @@ def test_medical_candidate_must_pass_the_volume_check(monkeypatch):
         model,
         {"torch": {"slow": 0.03}, "onnxruntime": {"slow": 0.01}, "openvino-bf16": {"slow": 0.0}},
     )
-    r(torch.randn(1, 1, 32, 32))
+    r(torch.randn(1, model.cfg.in_channels, 32, 32))
     assert calls == ["openvino-bf16", "onnxruntime"] and r.backend == "onnxruntime"
     t = {t.backend: t for t in r.choice.trials}
     assert t["openvino-bf16"].status == "volume check failed"
@@ -188,7 +188,10 @@ def test_volume_check_compares_dice_on_a_real_volume(monkeypatch, tmp_path):
     nib.save(nib.Nifti1Image((vol > 50).astype(np.uint8), np.eye(4)), tmp_path / "m.nii.gz")
     monkeypatch.setenv(calibration.ENV_VOLUME, str(tmp_path / "v.nii.gz"))
     monkeypatch.setenv(calibration.ENV_VOLUME_MASK, str(tmp_path / "m.nii.gz"))
-    cfg = create_model("unet_medical", base_channels=8).cfg.replace(spacing=None)
+    # the plain axial path (one channel, no planes): the oracles below read one channel
+    cfg = create_model("unet_medical", base_channels=8).cfg.replace(
+        spacing=None, in_channels=1, context_slices=0, volume_planes=()
+    )
 
     def oracle(x):  # foreground where the normalised intensity is above 0: the bright box
         return torch.cat([torch.zeros_like(x), 10 * x], 1)

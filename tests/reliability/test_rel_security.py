@@ -198,7 +198,7 @@ def test_traversal_zip_through_app(app_server, corpus):
 
 # ------------------------------------------------------------------ batch CLI output names
 def test_sanitize_id_on_hostile_names():
-    from medseg.engine.batch import sanitize_id
+    from medseg.io.inputs import sanitize_id
 
     for name in ["../../etc/passwd", "..", ".", "a/b\\c", "x\x00y", "名前 (1).nii", "-rf *", ""]:
         s = sanitize_id(name)
