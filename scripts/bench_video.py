@@ -131,7 +131,7 @@ def run(
 
     from medseg.engine.predictor import Predictor
     from medseg.models import get_model_cfg
-    from medseg.video import predictor_segmenter, process_video
+    from medseg.video import process_video
     from medseg.video.samples import make_sample_video
 
     load_start = _load()
@@ -144,10 +144,9 @@ def run(
     rows = []
     for backend in backends:
         pred = Predictor.from_name(model, pretrained=pretrained, backend=backend, ort_spin=False)
-        seg = predictor_segmenter(pred)
+        seg = pred
         cfg = pred.cfg
-        if seg.prepare is not None:  # auto decides at this size before anything is timed
-            seg.prepare(*size)
+        pred.prepare(*size)  # auto decides at this size before anything is timed
         # warm-up: graph optimisation, allocators, codec start-up
         tutorial_loop(src, tmp / "warm_seq.webm", pred.runner, cfg, size, max_frames=8)
         process_video(src, tmp / "warm_pipe.webm", seg, size=size, max_frames=8)

@@ -1007,7 +1007,13 @@ def build_corpus(out: str | Path = DEFAULT_OUT) -> dict:
 
 
 def script_sha256() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    """What the corpus depends on: this script and the model registry it builds checkpoints
+    of (a model whose architecture changed makes the stored state dicts stale)."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    models = Path(__file__).resolve().parents[1] / "medseg" / "models"
+    for f in sorted(models.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

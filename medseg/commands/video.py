@@ -104,7 +104,7 @@ def _source(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video import VideoInterrupted, load_segmenter, process_video
+    from ..video import VideoInterrupted, process_video, video_predictor
 
     source = _source(args.input)
     output = args.output
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
         cap, _, _ = open_capture(source)
         cap.release()
-    seg = load_segmenter(
+    seg = video_predictor(
         args.model,
         backend=args.backend,
         pretrained=False if args.random_weights else None,

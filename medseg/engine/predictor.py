@@ -513,6 +513,32 @@ class Predictor:
             )
         return t
 
+    def preprocess_frames(self, frames: np.ndarray) -> torch.Tensor:
+        """A batch of frames ``[N, H, W, 3]`` (uint8 RGB) → normalised ``[N, C_in, H, W]``.
+
+        Video-rate preprocessing: for uint8 RGB into an ImageNet-normalised model the whole
+        batch is normalised in one numpy pass (the formula of :meth:`preprocess`, without a
+        ``torch.cat`` of N float frames: measured 37 ms per batch of 4 at 256×512 on a
+        loaded 2-core machine, more than the model); other inputs go frame by frame.
+        """
+        frames = np.asarray(frames)
+        if self.cfg.normalization == "imagenet" and frames.dtype == np.uint8 and frames.ndim == 4:
+            if frames.shape[-1] != self.cfg.in_channels:
+                raise ValueError(
+                    f"frames of {frames.shape[-1]} channels into a {self.cfg.in_channels}-channel "
+                    "model"
+                )
+            x = normalize_for_model(frames, self.cfg, channel_axis=-1)
+            return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        return torch.cat([self.preprocess(f) for f in frames])
+
+    def prepare(self, h: int, w: int) -> None:
+        """Settle what the back-end decides per input size before time-sensitive work: an
+        ``auto`` runner measures its candidates at ``(h, w)`` now (no-op otherwise)."""
+        decide = getattr(self.runner, "decide", None)
+        if decide is not None:
+            decide(int(h), int(w))
+
     # ------------------------------------------------------------------ inference
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw model output for a normalised batch ``[N, C_in, H, W]`` → ``[N, K, H, W]`` (CPU)."""

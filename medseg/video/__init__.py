@@ -4,13 +4,20 @@ Example:
     >>> from medseg.models import create_model
     >>> from medseg.video import process_video
     >>> model = create_model("lraspp_mobilenet_v3")
-    >>> summary = process_video("street.mp4", "out.webm", model, size=(256, 512), smooth=0.6)
+    >>> summary = process_video("street.avi", "out.webm", model, size=(256, 512), smooth=0.6)
     >>> print(summary.format())
 """
 
 from __future__ import annotations
 
-from .infer import Segmenter, as_segmenter, load_segmenter, predictor_segmenter, torch_segmenter
+from .infer import (
+    Segmenter,
+    as_segmenter,
+    load_segmenter,
+    predictor_segmenter,
+    torch_segmenter,
+    video_predictor,
+)
 from .io import CODECS, VideoInfo, VideoSink, open_capture, resolve_codec
 from .pipeline import process_video
 from .stages import auto_size
@@ -35,4 +42,5 @@ __all__ = [
     "process_video",
     "resolve_codec",
     "torch_segmenter",
+    "video_predictor",
 ]

@@ -1,17 +1,27 @@
-"""The one thing the video pipeline needs from a model: RGB frames in, probabilities out.
+"""What the video pipeline needs from a predictor: RGB frames in, scores out.
 
-A :class:`Segmenter` pairs ``infer(frames [N, H, W, 3] uint8 RGB) -> probs [N, C, H, W]
-float32`` with the model's :class:`~medseg.models.ModelCfg` (class names, palette).
-:func:`as_segmenter` builds one from a :class:`medseg.engine.predictor.Predictor` (any
-backend, ``auto`` included), from a medseg ``nn.Module`` (eager
-PyTorch), or passes a ready ``Segmenter`` through. Probabilities, not labels, because the
-temporal smoothing averages them.
+The pipeline takes a :class:`medseg.engine.predictor.Predictor` (any back-end, ``auto``
+included) or a medseg RGB model (run eagerly, as ``Predictor.from_model(model,
+backend="torch")``), the one vocabulary of medseg (runner: normalised batch → logits;
+predictor: a runner with its model config). :func:`frame_adapter` turns a predictor into the
+three calls the stages make per batch of frames:
+
+* ``infer(frames [N, H, W, 3] uint8 RGB) -> probabilities [N, C, H, W]`` (temporal smoothing
+  averages probabilities; a binary head gives ``[background, foreground]``),
+* ``scores(frames)`` — the logits, which give the same labels without the softmax (about 20 %
+  of the light model's per-frame work at 256×512, used when there is no smoothing),
+* ``prepare(h, w)`` — before the first frame, so ``auto`` measures its back-ends outside the
+  timed run.
+
+``Segmenter`` and the ``*_segmenter`` helpers are the older names of this; they still work,
+with a deprecation warning.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,137 +30,99 @@ InferFn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
-class Segmenter:
-    """``infer`` maps ``[N, H, W, 3]`` uint8 RGB to ``[N, C, H, W]`` float32 probabilities
-    at the same H, W; ``cfg`` is the model's config; ``name`` describes the backend.
+class FrameAdapter:
+    """A predictor seen by the pipeline (built by :func:`frame_adapter`; not a new concept).
 
-    ``scores`` (optional) returns any ``[N, C, H, W]`` array with the same per-pixel argmax
-    as the probabilities, e.g. the raw logits: without smoothing the pipeline only needs
-    the argmax, and skipping the softmax saves ~20 % of the per-frame work of the light
-    model at 256×512.
+    Attributes:
+        infer: frames → probabilities ``[N, C, H, W]`` float32 at the frames' size.
+        cfg: the model's :class:`~medseg.models.ModelCfg`.
+        name: the back-end (before ``auto`` has chosen: ``"auto"``).
+        scores: frames → any ``[N, C, H, W]`` with the probabilities' per-pixel labels.
+        prepare: called with the inference ``(H, W)`` before the first frame.
+        describe: what ran, once known (``auto``: its choice and why).
     """
 
     infer: InferFn
     cfg: Any
     name: str = "custom"
     scores: InferFn | None = None
-    #: optional hook called with the inference ``(H, W)`` before the first frame (``auto``
-    #: measures its back-ends there, outside the timed run)
     prepare: Callable[[int, int], None] | None = None
-    #: optional: what ran, once known (``auto``: its choice and why)
-    describe: Callable[[], str] | None = None
+    describe: Callable[[], str] | None = field(default=None)
 
     def backend_name(self) -> str:
         """What runs the model: :attr:`describe` when given, else :attr:`name`."""
         return self.describe() if self.describe is not None else self.name
 
 
-def _probs_from_logits(logits):
+class Segmenter(FrameAdapter):
+    """Deprecated: pass a :class:`~medseg.engine.predictor.Predictor` to
+    :func:`~medseg.video.process_video` (a custom function fits as its runner:
+    ``Predictor(runner, cfg)`` with ``runner(x [N, C, H, W]) -> logits``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        warnings.warn(
+            "medseg.video.Segmenter is deprecated; pass a medseg Predictor to process_video "
+            "(Predictor(runner, cfg) wraps any function of normalised frames)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(*args, **kwargs)
+
+
+def frame_adapter(predictor) -> FrameAdapter:
+    """The pipeline's view of a :class:`~medseg.engine.predictor.Predictor`.
+
+    Frames are normalised by the predictor (:meth:`~medseg.engine.predictor.Predictor.
+    preprocess_frames`, one numpy pass per batch) and run through its runner; probabilities
+    come from :mod:`medseg.models.outputs` (a binary head as two channels).
+    """
     import torch
 
-    if logits.shape[1] == 1:  # binary head: sigmoid, then [background, foreground]
-        p = torch.sigmoid(logits)
-        return torch.cat([1 - p, p], dim=1)
-    return torch.softmax(logits, dim=1)
+    from ..models.outputs import logits_to_probs, two_class_probs
 
-
-def torch_segmenter(model) -> Segmenter:
-    """Eager-PyTorch :class:`Segmenter` for a medseg model (reads ``model.cfg``)."""
-    import torch
-
-    from ..transforms.intensity import normalize_for_model
-
-    cfg = getattr(model, "cfg", None)
-    if cfg is None:
-        raise ValueError("the model has no .cfg; build it with medseg.models.create_model")
-    model.eval()
-
-    @torch.inference_mode()
-    def logits(frames: np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(frames))
-        x = normalize_for_model(x, cfg, channel_axis=-1).permute(0, 3, 1, 2).contiguous()
-        return model(x).float()
-
-    return _from_logits(logits, cfg, "torch")
-
-
-def _from_logits(logits_fn, cfg, name: str) -> Segmenter:
-    import torch
+    def logits(frames: np.ndarray) -> torch.Tensor:
+        return predictor.logits(predictor.preprocess_frames(frames)).float()
 
     def infer(frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return _probs_from_logits(logits_fn(frames)).numpy()
+            return two_class_probs(logits_to_probs(logits(frames))).numpy()
 
     def scores(frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            lg = logits_fn(frames)
-            return lg.numpy() if lg.shape[1] > 1 else _probs_from_logits(lg).numpy()
+            lg = logits(frames)
+            return lg.numpy() if lg.shape[1] > 1 else two_class_probs(torch.sigmoid(lg)).numpy()
 
-    return Segmenter(infer, cfg, name, scores)
+    return FrameAdapter(
+        infer,
+        predictor.cfg,
+        str(predictor.backend),
+        scores,
+        prepare=predictor.prepare,
+        describe=lambda: predictor.backend_info()["summary"],
+    )
 
 
-def predictor_segmenter(predictor) -> Segmenter:
-    """:class:`Segmenter` over a ``medseg.engine`` Predictor (any backend).
+def as_frame_adapter(obj) -> FrameAdapter:
+    """A Predictor, a medseg RGB model or a (deprecated) :class:`Segmenter`, for the pipeline.
 
-    Uses the predictor's own ``preprocess`` and ``logits`` (so preprocessing is the
-    predictor's, not a copy) and does the softmax here: ``predict_batch`` would also
-    compute labels and resize, work the pipeline does not need per frame. Predictors
-    without those methods fall back to ``predict_batch(...).probs``.
+    Raises:
+        TypeError: anything else; ValueError: a model that does not take RGB frames.
     """
-    if hasattr(predictor, "preprocess") and hasattr(predictor, "logits"):
-        import torch
-
-        cfg = predictor.cfg
-
-        def logits(frames: np.ndarray):
-            frames = np.asarray(frames)
-            if cfg.normalization == "imagenet" and frames.dtype == np.uint8 and frames.ndim == 4:
-                # the whole batch at once, in numpy: the same formula as preprocess() per
-                # frame, without a torch.cat of N float frames (measured: 37 ms per batch of
-                # 4 at 256×512 on a loaded 2-core machine, more than the model)
-                from ..transforms.intensity import normalize_for_model
-
-                x = normalize_for_model(frames, cfg, channel_axis=-1)
-                x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-            else:
-                x = torch.cat([predictor.preprocess(f) for f in frames])
-            return predictor.logits(x).float()
-
-        runner = getattr(predictor, "runner", None)
-        seg = _from_logits(logits, predictor.cfg, str(getattr(runner, "name", "predictor")))
-        if hasattr(runner, "decide"):  # an AutoRunner: choose at the video's size up front
-            seg.prepare = runner.decide
-        if hasattr(predictor, "backend_info"):
-            seg.describe = lambda: predictor.backend_info()["summary"]
-        return seg
-
-    def infer(frames: np.ndarray) -> np.ndarray:
-        preds = predictor.predict_batch(frames)
-        probs = [getattr(p, "probs", None) for p in preds]
-        if any(p is None for p in probs):
-            raise ValueError("the predictor returned no probabilities (Prediction.probs)")
-        return np.stack([np.asarray(p, dtype=np.float32) for p in probs])
-
-    runner = getattr(predictor, "runner", None)
-    name = str(getattr(runner, "name", None) or getattr(predictor, "backend", "predictor"))
-    return Segmenter(infer, predictor.cfg, name)
-
-
-def as_segmenter(obj) -> Segmenter:
-    """Accept a :class:`Segmenter`, a Predictor (has ``predict_batch``) or a medseg model."""
-    if isinstance(obj, Segmenter):
+    if isinstance(obj, FrameAdapter):
         seg = obj
-    elif hasattr(obj, "predict_batch") and hasattr(obj, "cfg"):
-        seg = predictor_segmenter(obj)
+    elif hasattr(obj, "preprocess_frames") and hasattr(obj, "cfg"):
+        seg = frame_adapter(obj)
     else:
         from torch import nn
 
-        if not isinstance(obj, nn.Module):
+        if not isinstance(obj, nn.Module) or not hasattr(obj, "cfg"):
             raise TypeError(
-                "expected a medseg Predictor, a medseg model (nn.Module with .cfg) or a "
-                f"medseg.video.Segmenter, got {type(obj).__name__}"
+                "expected a medseg Predictor or a medseg model (nn.Module with .cfg), got "
+                f"{type(obj).__name__}"
             )
-        seg = torch_segmenter(obj)
+        from ..engine.predictor import Predictor
+
+        seg = frame_adapter(Predictor.from_model(obj, backend="torch"))
     if seg.cfg.in_channels != 3:
         raise ValueError(
             f"model {seg.cfg.name!r} takes {seg.cfg.in_channels}-channel input; video frames "
@@ -159,14 +131,14 @@ def as_segmenter(obj) -> Segmenter:
     return seg
 
 
-def load_segmenter(
+def video_predictor(
     model: str = "lraspp_mobilenet_v3",
     *,
     backend: str = "auto",
     pretrained: bool | None = None,
     weights: str | None = None,
-) -> Segmenter:
-    """Build a :class:`Segmenter` for a registered model on a backend.
+):
+    """A :class:`~medseg.engine.predictor.Predictor` set up for the video pipeline.
 
     Args:
         model: registry name (an RGB street model).
@@ -176,24 +148,58 @@ def load_segmenter(
         pretrained: load the shipped weights; ``None`` = when the package ships them.
         weights: a checkpoint path instead of the shipped weights.
     """
-    from ..models import create_model, get_model_cfg
+    from ..engine.predictor import Predictor
+    from ..models import get_model_cfg
 
     cfg = get_model_cfg(model)
     if pretrained is None:
         pretrained = weights is None and cfg.has_pretrained
-    try:
-        from ..engine.predictor import Predictor
-    except ImportError:
-        Predictor = None
-    if Predictor is not None:
-        # The pipeline decodes and encodes in other threads: ONNX Runtime must not spin.
-        kwargs: dict[str, Any] = {"pretrained": pretrained, "backend": backend, "ort_spin": False}
-        if weights is not None:
-            kwargs["weights"] = weights
-        return as_segmenter(Predictor.from_name(model, **kwargs))
-    if backend not in ("torch", "auto"):
-        raise ValueError(
-            f"backend {backend!r} needs medseg.engine.predictor, which is not installed; "
-            "use --backend torch"
-        )
-    return as_segmenter(create_model(model, pretrained=pretrained, weights=weights))
+    # The pipeline decodes and encodes in other threads: ONNX Runtime must not spin.
+    kwargs: dict[str, Any] = {"pretrained": pretrained, "backend": backend, "ort_spin": False}
+    if weights is not None:
+        kwargs["weights"] = weights
+    pred = Predictor.from_name(model, **kwargs)
+    as_frame_adapter(pred)  # refuses a model that does not take RGB frames, now
+    return pred
+
+
+# ------------------------------------------------------------------ deprecated names
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"medseg.video.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+
+
+def predictor_segmenter(predictor) -> FrameAdapter:
+    """Deprecated: :func:`frame_adapter`."""
+    _deprecated("predictor_segmenter", "a Predictor directly (process_video takes it)")
+    return frame_adapter(predictor)
+
+
+def torch_segmenter(model) -> FrameAdapter:
+    """Deprecated: ``Predictor.from_model(model, backend="torch")``."""
+    _deprecated("torch_segmenter", 'Predictor.from_model(model, backend="torch")')
+    return as_frame_adapter(model)
+
+
+def as_segmenter(obj) -> FrameAdapter:
+    """Deprecated: :func:`as_frame_adapter`."""
+    _deprecated("as_segmenter", "a Predictor directly (process_video takes it)")
+    return as_frame_adapter(obj)
+
+
+def load_segmenter(model: str = "lraspp_mobilenet_v3", **kwargs: Any) -> FrameAdapter:
+    """Deprecated: :func:`video_predictor`."""
+    _deprecated("load_segmenter", "medseg.video.video_predictor")
+    return frame_adapter(video_predictor(model, **kwargs))
+
+
+__all__ = [
+    "FrameAdapter",
+    "Segmenter",
+    "as_frame_adapter",
+    "as_segmenter",
+    "frame_adapter",
+    "load_segmenter",
+    "predictor_segmenter",
+    "torch_segmenter",
+    "video_predictor",
+]

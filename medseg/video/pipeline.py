@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .infer import as_segmenter
+from .infer import as_frame_adapter
 from .io import VideoSink, open_capture, resolve_codec
 from .stages import _Frame, _output_size, _parse_size, _read, _Stages
 from .summary import VideoInterrupted, VideoSummary
@@ -69,8 +69,8 @@ def process_video(
         input_path: a video file OpenCV decodes, or a camera index.
         output_path: ``.webm`` (VP8 default, VP9 via ``codec``) or ``.avi`` (MJPG); ``None``
             writes no video (masks/JSON only).
-        predictor: a ``medseg.engine`` Predictor, a medseg RGB model, or a
-            :class:`~medseg.video.Segmenter`.
+        predictor: a :class:`~medseg.engine.predictor.Predictor` (any back-end) or a medseg
+            RGB model (run eagerly).
         size: ``(H, W)`` frames are resized to for inference; ``"auto"`` = the model's input
             height at the frame's aspect ratio (see :func:`auto_size`); ``None`` = the
             frame's own size.
@@ -119,7 +119,7 @@ def process_video(
             and Path(output_path).resolve() == Path(str(input_path)).resolve()
         ):
             raise ValueError("the output path is the input video; choose another file")
-    seg = as_segmenter(predictor)
+    seg = as_frame_adapter(predictor)
     cap, info, first = open_capture(input_path)
     sink = stages = None
     try:

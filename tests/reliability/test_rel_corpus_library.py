@@ -62,17 +62,19 @@ def test_corpus_through_io(corpus, io_case):
 
 
 def _constant_segmenter():
+    import torch
+
+    from medseg.engine.predictor import Predictor
     from medseg.models import get_model_cfg
-    from medseg.video import Segmenter
 
     cfg = get_model_cfg("lraspp_mobilenet_v3")
 
-    def infer(frames: np.ndarray) -> np.ndarray:
-        p = np.zeros((frames.shape[0], cfg.num_classes, *frames.shape[1:3]), np.float32)
-        p[:, 0] = 1.0
+    def runner(x: torch.Tensor) -> torch.Tensor:  # class 0 everywhere
+        p = torch.zeros(x.shape[0], cfg.num_classes, *x.shape[-2:])
+        p[:, 0] = 10.0
         return p
 
-    return Segmenter(infer, cfg, "constant")
+    return Predictor(runner, cfg)
 
 
 @pytest.mark.timeout(60)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from medseg.video import Segmenter, VideoInterrupted, process_video
+from medseg.video import VideoInterrupted, process_video
 from medseg.viz import overlay as viz_overlay
 
 
@@ -212,8 +212,13 @@ def test_stop_event(tmp_path, vt, shapes_video, tiny_model):
     assert len(vt.read_video(tmp_path / "o.avi")) == s.frames
 
 
-def test_segmenter_errors_surface(tmp_path, shapes_video, tiny_model):
-    bad = Segmenter(lambda x: np.zeros((x.shape[0], 19, 5, 5), np.float32), tiny_model.cfg)
+def test_predictor_errors_surface(tmp_path, shapes_video, tiny_model):
+    import torch
+
+    from medseg.engine.predictor import Predictor
+
+    # any runner fits a Predictor: this one answers at the wrong size
+    bad = Predictor(lambda x: torch.zeros(x.shape[0], 19, 5, 5), tiny_model.cfg)
     with pytest.raises(ValueError, match="shape"):
         process_video(shapes_video, tmp_path / "o.avi", bad)
     medical = __import__("medseg.models", fromlist=["x"]).create_model(
@@ -227,10 +232,10 @@ def test_predictor_adapter_matches_predict_batch(vt, tiny_model):
     """The pipeline's fast path over a Predictor gives predict_batch's probabilities/labels."""
     pytest.importorskip("medseg.engine.predictor")
     from medseg.engine.predictor import Predictor
-    from medseg.video import predictor_segmenter
+    from medseg.video.infer import frame_adapter
 
     pred = Predictor.from_model(tiny_model, backend="torch")
-    seg = predictor_segmenter(pred)
+    seg = frame_adapter(pred)
     frames = np.stack([f[:, :, ::-1] for f in vt.shapes_frames(n=3)])
     ref = pred.predict_batch(frames)
     probs = seg.infer(frames)
@@ -284,3 +289,20 @@ def test_summary_sizes_are_height_by_width_and_say_so(tmp_path, vt, shapes_video
     assert f"{h}x{w} (HxW)" in s.format() and "inference at 32x48" in s.format()
     with pytest.warns(DeprecationWarning):
         assert s.frame_size == (w, h)
+
+
+def test_old_segmenter_names_still_work_with_a_warning(tmp_path, shapes_video, tiny_model):
+    from medseg.video import Segmenter, load_segmenter, predictor_segmenter
+
+    with pytest.warns(DeprecationWarning, match="Segmenter is deprecated"):
+        seg = Segmenter(
+            lambda x: np.ones((x.shape[0], 19, *x.shape[1:3]), np.float32), tiny_model.cfg
+        )
+    s = process_video(shapes_video, tmp_path / "o.avi", seg, max_frames=2)
+    assert s.frames == 2
+    from medseg.engine.predictor import Predictor
+
+    with pytest.warns(DeprecationWarning):
+        predictor_segmenter(Predictor.from_model(tiny_model, backend="torch"))
+    with pytest.warns(DeprecationWarning):
+        load_segmenter("lraspp_mobilenet_v3", backend="torch", pretrained=False)
