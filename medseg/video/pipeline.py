@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .infer import as_frame_adapter
 from .io import VideoSink, open_capture, resolve_codec
-from .stages import _Frame, _output_size, _parse_size, _read, _Stages
+from .stages import Frame, Stages, output_size, parse_size, read_frames
 from .summary import VideoInterrupted, VideoSummary
 
 ProgressCallback = Callable[[int, int, float], None]
@@ -123,10 +123,10 @@ def process_video(
     cap, info, first = open_capture(input_path)
     sink = stages = None
     try:
-        size_hw = _parse_size(size, info, seg.cfg)
+        size_hw = parse_size(size, info, seg.cfg)
         if seg.prepare is not None:  # e.g. backend="auto" decides before the clock starts
             seg.prepare(*size_hw)
-        out_wh = _output_size(output_height, info)
+        out_wh = output_size(output_height, info)
         out_fps = info.fps / stride
         if output_path is not None:
             width = out_wh[0] * (2 if side_by_side else 1)
@@ -135,7 +135,7 @@ def process_video(
             Path(masks_dir).mkdir(parents=True, exist_ok=True)
         if json_path is not None:
             Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        stages = _Stages(
+        stages = Stages(
             seg,
             smooth=smooth,
             alpha=alpha,
@@ -151,7 +151,7 @@ def process_video(
         if info.frame_count > 0:
             total = -(-info.frame_count // stride)
             total = min(total, max_frames) if max_frames else total
-        frames = _read(cap, first, info, size_hw, stride, max_frames, out_wh)
+        frames = read_frames(cap, first, info, size_hw, stride, max_frames, out_wh)
         run = _run_threaded if threaded else _run_sequential
         t0 = time.perf_counter()
         interrupted = False
@@ -194,8 +194,8 @@ def process_video(
     return summary
 
 
-def _batches(frames: Iterator[_Frame], n: int) -> Iterator[list[_Frame]]:
-    batch: list[_Frame] = []
+def _batches(frames: Iterator[Frame], n: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
     for f in frames:
         batch.append(f)
         if len(batch) == n:
@@ -205,7 +205,7 @@ def _batches(frames: Iterator[_Frame], n: int) -> Iterator[list[_Frame]]:
         yield batch
 
 
-def _report(cb, stages: _Stages, done: int, total: int, t0: float) -> None:
+def _report(cb, stages: Stages, done: int, total: int, t0: float) -> None:
     if cb is not None:
         dt = time.perf_counter() - t0
         cb(done, total, done / dt if dt > 0 else 0.0)
@@ -257,7 +257,7 @@ def _run_threaded(frames, stages, batch_size, queue_size, total, cb, stop_event,
     interrupted = False
     done = 0
     try:
-        batch: list[_Frame] = []
+        batch: list[Frame] = []
         end = False
         while not end:
             try:

@@ -21,7 +21,9 @@ from .temporal import FlickerMeter, TemporalEMA
 
 
 @dataclass
-class _Frame:
+class Frame:
+    """One frame on its way through the pipeline (read → inferred → drawn → written)."""
+
     index: int  # position in the output
     source_index: int  # position in the input video
     bgr: np.ndarray  # original frame, [H, W, 3] uint8 BGR
@@ -45,7 +47,7 @@ def auto_size(height: int, width: int, cfg) -> tuple[int, int]:
     return target, w
 
 
-def _output_size(output_height: int | None, info: VideoInfo) -> tuple[int, int]:
+def output_size(output_height: int | None, info: VideoInfo) -> tuple[int, int]:
     """``(W, H)`` of the written frames: the video's, or ``output_height`` at its aspect."""
     if output_height is None or output_height >= info.height:
         return info.width, info.height
@@ -55,7 +57,9 @@ def _output_size(output_height: int | None, info: VideoInfo) -> tuple[int, int]:
     return w, int(output_height)
 
 
-def _parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
+def parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
+    """Inference ``(H, W)`` from the ``size`` option: ``None`` (the frame's), ``"auto"``
+    (:func:`auto_size`) or ``(H, W)`` (at least 8×8)."""
     if size is None:
         return info.height, info.width
     if isinstance(size, str):
@@ -68,8 +72,8 @@ def _parse_size(size, info: VideoInfo, cfg) -> tuple[int, int]:
     return h, w
 
 
-def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_frames, out_wh):
-    """Yield :class:`_Frame` s: every ``stride``-th frame, at most ``max_frames``."""
+def read_frames(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_frames, out_wh):
+    """Yield :class:`Frame` s: every ``stride``-th frame, at most ``max_frames``."""
     import cv2
 
     h, w = size_hw
@@ -90,7 +94,7 @@ def _read(cap, first: np.ndarray, info: VideoInfo, size_hw, stride: int, max_fra
             )
         if out_wh != native:  # smaller output: resize once here, overlay and encode less
             frame = cv2.resize(frame, out_wh, interpolation=cv2.INTER_AREA)
-        yield _Frame(out, src, frame, rgb, t)
+        yield Frame(out, src, frame, rgb, t)
         out += 1
         for _ in range(stride - 1):  # grab() skips the colour conversion of dropped frames
             if not cap.grab():
@@ -117,7 +121,7 @@ def _labels(scores: np.ndarray) -> np.ndarray:
     return scores_to_labels(np.ascontiguousarray(scores), axis=0)
 
 
-class _Stages:
+class Stages:
     """The per-frame work, shared by the threaded and the sequential runner."""
 
     def __init__(self, seg, *, smooth, alpha, side, legend, hud, masks_dir, json_path, sink, fps):
@@ -134,7 +138,7 @@ class _Stages:
         self.sink, self.fps = sink, fps
         self.stats = _Stats()
 
-    def infer(self, batch: list[_Frame]) -> None:
+    def infer(self, batch: list[Frame]) -> None:
         rgb = np.stack([f.rgb for f in batch])
         smoothing = self.ema.alpha > 0
         # without smoothing only the argmax matters: logits give it without a softmax
@@ -153,7 +157,7 @@ class _Stages:
             self.flicker.update(f.labels)
             f.rgb = None  # the model input is no longer needed: free it early
 
-    def write(self, f: _Frame) -> None:
+    def write(self, f: Frame) -> None:
         import cv2
 
         H, W = f.bgr.shape[:2]
