@@ -28,3 +28,21 @@ def model_kwargs(items: list[str] | None) -> dict:
         except ValueError:
             out[k] = v
     return out
+
+
+def add_backend_argument(
+    p: argparse.ArgumentParser, *, default: str = "auto", ran: str = ""
+) -> None:
+    """The ``--backend`` option every inference command shares: the choices are
+    :data:`medseg.engine.backends.BACKENDS` (the one list), and the help names each."""
+    from ..engine.backends import BACKENDS
+
+    where = f"; {ran} records which ran" if ran else ""
+    p.add_argument(
+        "--backend",
+        default=default,
+        choices=list(BACKENDS),
+        help="how the model runs (auto: the fastest back-end here whose labels agree with "
+        f"eager PyTorch fp32, measured once per machine and cached{where}): "
+        + "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values() if b.name != "auto"),
+    )

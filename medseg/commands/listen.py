@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from . import add_backend_argument
+
 HELP = "DICOM listener (C-STORE SCP): segment each received series, C-STORE the DICOM SEG back"
 
 
@@ -37,15 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weights instead of the shipped ones: a state dict (.pt) or an ONNX file from "
         "`medseg export` (default: none)",
     )
-    from ..engine.backends import BACKENDS
 
-    p.add_argument(
-        "--backend",
-        default="torch",
-        choices=list(BACKENDS),
-        help="inference back-end (default: torch): "
-        + "; ".join(f"{b.name}: {b.description}" for b in BACKENDS.values()),
-    )
+    add_backend_argument(p, default="auto", ran="the report")
     p.add_argument(
         "--send-to",
         metavar="AET@HOST:PORT",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import model_kwargs
+from . import add_backend_argument, model_kwargs
 
 HELP = "batch inference: DICOM folders, NIfTI files, images -> masks, DICOM SEG, overlays, report"
 DESCRIPTION = """\
@@ -24,7 +24,6 @@ DEFAULT_MODEL = "unet_medical"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..engine.backends import BACKENDS
 
     p.add_argument(
         "inputs",
@@ -42,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--weights",
-        help="weights instead of the shipped ones: a PyTorch state dict (.pt), an ONNX file "
-        "from `medseg export` (.onnx; its model config is read from the file)",
+        help="weights instead of the shipped ones: a PyTorch state dict (.pt), or a model "
+        "exported by `medseg export` (.onnx, OpenVINO .xml; its model config is read from the "
+        "file)",
     )
     p.add_argument(
         "--no-pretrained",
@@ -57,14 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="architecture option, e.g. base_channels=8 (JSON values)",
     )
 
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=list(BACKENDS),
-        help="inference back-end (default auto: the fastest here whose labels agree with eager "
-        "PyTorch fp32, measured once per machine and cached; report.csv records which ran). "
-        "--weights may also name an exported model.xml (OpenVINO) or model.onnx",
-    )
+    add_backend_argument(p, default="auto", ran="report.csv")
     p.add_argument(
         "--format",
         dest="fmt",

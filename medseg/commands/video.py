@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import hw_size
+from . import add_backend_argument, hw_size
 
 HELP = "segment a video: overlay video (.webm/.avi), masks, class shares, FPS and flicker"
 
@@ -40,15 +40,8 @@ def add_arguments(p: argparse.ArgumentParser, *, legend_default: bool = False) -
         "default <input name>.seg.webm in the current folder",
     )
     p.add_argument("--model", default="lraspp_mobilenet_v3", help="street model (medseg models)")
-    from ..engine.backends import BACKENDS
 
-    p.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default="auto",
-        help="inference back-end (default auto: the fastest here whose labels agree with eager "
-        "PyTorch fp32, measured once per machine and cached; the summary says which ran)",
-    )
+    add_backend_argument(p, default="auto", ran="the summary")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", help="checkpoint to load instead of the shipped weights")
     w.add_argument(

@@ -114,6 +114,27 @@ def plane_probs(
     return total.div_(len(planes))
 
 
+#: smallest side (pixels at the model's spacing) a plane's slices need to be used: a slab of a
+#: few slices seen side-on is a strip without context, where the model's answer is noise.
+MIN_VIEW_SIDE = 24
+
+
+def usable_planes(size: Sequence[int], planes: Sequence[str | int]) -> tuple:
+    """The planes of ``planes`` whose slices of a ``size`` volume have both sides at least
+    :data:`MIN_VIEW_SIDE`; when none has, the one whose slices are largest.
+
+    A thin slab (12 axial slices of a head, say) is seen only in its own plane; a whole head
+    in all of them.
+    """
+
+    def sides(plane):
+        axis = plane_axis(plane)
+        return [int(n) for i, n in enumerate(size) if i != axis]
+
+    ok = tuple(p for p in planes if min(sides(p)) >= MIN_VIEW_SIDE)
+    return ok or (max(planes, key=lambda p: min(sides(p))),)
+
+
 def clean_brain_probs(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Largest 3-D component of ``prob > threshold`` with its holes filled, as probabilities.
 
@@ -150,7 +171,8 @@ def predict_views(
     """Labels (and probabilities) on the grid of the canonical volume ``arr [X, Y, Z]``.
 
     Follows the module's contract with ``cfg.spacing[0]`` (isotropic mm), ``cfg.context_slices``,
-    ``cfg.volume_planes``, ``cfg.divisor`` and ``cfg.normalization``.
+    ``cfg.volume_planes`` (those :func:`usable_planes` keeps for this volume), ``cfg.divisor``
+    and ``cfg.normalization``.
 
     Returns:
         ``labels [X, Y, Z]`` uint8, and ``probs [K, X, Y, Z]`` float32 when ``return_probs``.
@@ -168,7 +190,7 @@ def predict_views(
         logits_fn,
         padded,
         context=int(cfg.context_slices),
-        planes=cfg.volume_planes,
+        planes=usable_planes(size, cfg.volume_planes),
         batch_size=batch_size,
     )[:, : size[0], : size[1], : size[2]]
     k = probs.shape[0]

@@ -100,3 +100,15 @@ def test_predict_views_returns_labels_on_the_input_grid():
     truth = np.zeros(arr.shape, bool)
     truth[8:20, 6:18, 3:9] = True
     assert 2 * (labels.astype(bool) & truth).sum() / (labels.sum() + truth.sum()) > 0.9
+
+
+def test_usable_planes_drop_side_on_views_of_a_thin_slab():
+    from medseg.transforms.volume_views import MIN_VIEW_SIDE, usable_planes
+
+    planes = ("axial", "coronal", "sagittal")
+    assert usable_planes((90, 108, 90), planes) == planes  # a whole head: all three
+    assert usable_planes((70, 85, 6), planes) == ("axial",)  # 12 axial mm at 2 mm
+    assert usable_planes((6, 85, 70), planes) == ("sagittal",)  # a sagittal slab
+    # nothing large enough: the plane whose slices are largest
+    small = MIN_VIEW_SIDE - 4
+    assert usable_planes((small, small + 2, 3), planes) == ("axial",)
