@@ -46,6 +46,23 @@ def backend_label(backend: str | None) -> str:
     return BACKEND_LABELS[backend_id(backend)]
 
 
+def ran_backend(predictor: Any) -> str:
+    """The back-end id that really ran ``predictor`` (``auto``'s choice once it has run)."""
+    info = getattr(predictor, "backend_info", None)
+    return str(info()["backend"]) if info else str(getattr(predictor, "backend", "?"))
+
+
+def backend_shown(info: dict[str, Any]) -> str:
+    """The back-end as a result line shows it: the label asked for and, for ``auto``, what
+    it chose (``"Automatic → OpenVINO bf16"``)."""
+    asked = backend_label(info.get("backend"))
+    ran = info.get("backend_ran")
+    if ran and ran != backend_id(info.get("backend")):
+        ran_label = BACKENDS[ran].label if ran in BACKENDS else str(ran)
+        return f"{asked} → {ran_label}"
+    return asked
+
+
 def backend_note(predictor: Any) -> str:
     """What runs ``predictor``, in one line: for ``auto`` its choice and why (speed-up over
     eager fp32, label agreement); else the back-end's label."""

@@ -20,7 +20,7 @@ from ..metrics import dice_coefficient
 from ..models import get_model_cfg, list_models
 from ..transforms.intensity import apply_window
 from ..transforms.windows import WINDOW_PRESETS
-from .backends import DEFAULT_BACKEND, backend_id
+from .backends import DEFAULT_BACKEND, backend_id, ran_backend
 from .checks import (  # noqa: F401  (part of this module's interface: the tab uses them)
     ModelMismatch,
     check_scan,
@@ -280,6 +280,7 @@ def medical_segment(
     summary: dict[str, Any] = {
         "model": model,
         "backend": backend_id(backend),
+        "backend_ran": ran_backend(predictor),
         "trained_weights": bool(trained),
         "scope": scope,
         "plane": plane,

@@ -17,7 +17,7 @@ import numpy as np
 from ..io import read_dataset
 from ..models import get_model_cfg, list_models
 from ..models.compat import InputMismatchError, check_input
-from .backends import DEFAULT_BACKEND, backend_id
+from .backends import DEFAULT_BACKEND, backend_id, ran_backend
 from .common import (
     AppError,
     as_paths,
@@ -151,6 +151,7 @@ def street_segment(
     info: dict[str, Any] = {
         "model": model,
         "backend": backend_id(backend),
+        "backend_ran": ran_backend(predictor),
         "trained_weights": bool(trained),
         "inference_seconds": round(float(pred.seconds), 4),
         "image_size": [int(labels.shape[0]), int(labels.shape[1])],

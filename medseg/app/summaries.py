@@ -11,7 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .backends import backend_label
+from .backends import backend_shown
 
 
 def _esc(text: Any) -> str:
@@ -99,7 +99,7 @@ def medical_result_markdown(summary: dict[str, Any], class_names: Sequence[str] 
     where = "whole volume" if whole else f"{summary.get('plane', '')} slice {summary.get('slice')}"
     head = (
         f"**{_esc(what.capitalize())} mask** of {_esc(where)} · {_esc(summary['model'])} on "
-        f"{_esc(backend_label(summary.get('backend')))} · {_seconds(summary.get('seconds', 0))}"
+        f"{_esc(backend_shown(summary))} · {_seconds(summary.get('seconds', 0))}"
     )
     lines = [head]
     nums = []
@@ -126,7 +126,7 @@ def street_result_markdown(info: dict[str, Any]) -> str:
     h, w = info.get("image_size", ["?", "?"])
     ih, iw = info.get("model_input_size", ["?", "?"])
     return (
-        f"**{_esc(info['model'])}** on {_esc(backend_label(info.get('backend')))} · "
+        f"**{_esc(info['model'])}** on {_esc(backend_shown(info))} · "
         f"{_seconds(info.get('inference_seconds', 0))} · photo {w} × {h} px, "
         f"model input {iw} × {ih} px"
     )
@@ -134,7 +134,7 @@ def street_result_markdown(info: dict[str, Any]) -> str:
 
 def video_markdown(info: dict[str, Any]) -> str:
     """Video result: frames, speed, model."""
-    parts = [f"**{_esc(info.get('model', ''))}** on {_esc(backend_label(info.get('backend')))}"]
+    parts = [f"**{_esc(info.get('model', ''))}** on {_esc(backend_shown(info))}"]
     if info.get("frames") is not None:
         of = f" of {info['source_frames']}" if info.get("source_frames") else ""
         parts.append(f"{info['frames']}{of} frames")
@@ -150,7 +150,7 @@ def video_markdown(info: dict[str, Any]) -> str:
 def tta_markdown(summary: dict[str, Any]) -> str:
     """TTA comparison: the two latencies, the changed share, scores with a ground truth."""
     lines = [
-        f"**{_esc(summary['model'])}** on {_esc(backend_label(summary.get('backend')))} · "
+        f"**{_esc(summary['model'])}** on {_esc(backend_shown(summary))} · "
         f"without TTA {_seconds(summary.get('seconds', 0))} · with TTA "
         f"{_seconds(summary.get('seconds_tta', 0))} ({summary.get('views', '?')} views)",
         f"TTA changed the label of **{summary.get('changed_pixels_percent', 0):.2f} %** of the "

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.tta import compare_tta
 from ..models import get_model_cfg, list_models
-from .backends import DEFAULT_BACKEND, backend_id
+from .backends import DEFAULT_BACKEND, backend_id, ran_backend
 from .common import (
     AppError,
     as_paths,
@@ -149,6 +149,7 @@ def tta_compare(
     summary: dict[str, Any] = {
         "model": model,
         "backend": backend_id(backend),
+        "backend_ran": ran_backend(predictor),
         "trained_weights": bool(trained),
         "image_size": [int(shape[0]), int(shape[1])],
         "model_input_size": [int(rgb.shape[0]), int(rgb.shape[1])],

@@ -19,7 +19,7 @@ from ..engine.backends import OrtRunner
 from ..engine.predictor import Predictor
 from ..models import get_model_cfg, list_models
 from ..video import process_video
-from .backends import DEFAULT_BACKEND, backend_id
+from .backends import DEFAULT_BACKEND, backend_id, ran_backend
 from .common import VIDEO_EXTS, AppError, as_paths, get_predictor, safe_name, temp_dir
 
 DEFAULT_MODEL = "lraspp_mobilenet_v3"
@@ -181,6 +181,7 @@ def video_process(
         {
             "model": model,
             "backend": bid,
+            "backend_ran": ran_backend(predictor),
             "trained_weights": bool(trained),
             "source_frames": int(n),
             "width": int(w),

@@ -144,7 +144,7 @@ def test_segment_slice_scope_writes_only_that_slice(t1_nifti):
 
 
 def test_ct_into_mr_model_is_refused_unless_allowed(ct_small):
-    with pytest.raises(medical.ModelMismatch, match=r"a CT scan into unet_medical.*MR T1 head"):
+    with pytest.raises(medical.ModelMismatch, match=r"a CT scan into unet_medical.*MR head"):
         medical.medical_segment([ct_small], None, "axial", 0, "brain", model="unet_medical")
     r = medical.medical_segment(
         [ct_small], None, "axial", 0, "brain", model="unet_medical", allow_mismatch=True

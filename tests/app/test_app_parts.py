@@ -129,11 +129,18 @@ def test_warnings_and_legend_escape_text():
 
 # --------------------------------------------------------------------------- back-ends
 def test_backend_labels_one_mapping():
-    assert backends.backend_choices()[0] == backends.DEFAULT_BACKEND == "ONNX Runtime"
+    assert backends.backend_choices()[0] == backends.DEFAULT_BACKEND == "Automatic"
+    # a result names what ran: auto's choice after the arrow, an explicit back-end alone
+    shown = backends.backend_shown({"backend": "auto", "backend_ran": "openvino-bf16"})
+    assert shown == "Automatic → " + backends.BACKENDS["openvino-bf16"].label
+    assert backends.backend_shown({"backend": "onnxruntime", "backend_ran": "onnxruntime"}) == (
+        "ONNX Runtime"
+    )
+    assert backends.backend_shown({"backend": "auto"}) == "Automatic"
     for key, label in backends.BACKEND_LABELS.items():
         assert backends.backend_id(label) == backends.backend_id(key) == key
         assert backends.backend_label(key) == label
-    assert backends.backend_id(None) == "onnxruntime"
+    assert backends.backend_id(None) == "auto"
     with pytest.raises(AppError, match="unknown backend"):
         backends.backend_id("tensorflow")
     from medseg.engine.backends import BACKENDS as ENGINE

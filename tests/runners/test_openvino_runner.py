@@ -22,7 +22,8 @@ needs_bf16 = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def medical_onnx(tmp_path_factory):
     torch.manual_seed(0)
-    model = create_model("unet_medical", base_channels=8).eval()
+    # one input channel: a plain slice model (the shipped one takes 5, a slice and 2+2 neighbours)
+    model = create_model("unet_medical", base_channels=8, in_channels=1).eval()
     path = tmp_path_factory.mktemp("ov") / "m.onnx"
     export_onnx(model, path, input_size=(32, 32), exporter="legacy", verify=False)
     return model, path
