@@ -8,7 +8,7 @@ Missing packages mean fewer examples.
 The medical examples are ones the shipped brain model is made for (T1 MR heads): the ITK T1
 head as NIfTI with its skull-stripped twin as ground truth, and the same head as a DICOM MR
 series (one instance per slice, zipped, generated once per machine by
-:func:`write_mr_series`), so the DICOM SEG download shows too. The short example video is
+:func:`medseg.io.write_dicom_series`), so the DICOM SEG download shows too. The short example video is
 generated from a real street photo (a slow pan); OpenCV's ``vtest.avi`` is the real one.
 """
 
@@ -29,7 +29,7 @@ from .common import temp_dir
 T1_HEAD = Path(SAMPLES["t1_head"][0])
 T1_BRAIN = Path(SAMPLES["t1_brain"][0])
 #: bump when the generated examples change
-EXAMPLES_VERSION = "1"
+EXAMPLES_VERSION = "2"
 
 _LOCK = threading.Lock()
 _DIR: Path | None = None
@@ -61,100 +61,9 @@ def _persistent_dir() -> Path:
 
 
 # --------------------------------------------------------------------------- DICOM series
-def _lps(v: np.ndarray) -> np.ndarray:
-    return np.asarray(v, dtype=np.float64) * np.array([-1.0, -1.0, 1.0])
-
-
-def write_mr_series(
-    array: np.ndarray,
-    affine: np.ndarray,
-    folder: Path,
-    *,
-    description: str = "T1 head",
-    patient: str = "Example^T1Head",
-    seed: str = "medseg-example",
-) -> list[Path]:
-    """Write a volume as a DICOM MR series, one instance per slice, with its geometry.
-
-    Stop-gap until ``medseg.io.dicom_write.write_dicom_series`` lands; then this calls it.
-
-    Args:
-        array: ``(X, Y, Z)`` voxels (NIfTI voxel order), integers in 0..65535.
-        affine: voxel -> RAS mm (NIfTI). The series reproduces it: columns follow X, slices
-            follow Z; rows follow Y but are written top-down (superior or anterior first)
-            so that viewers which show pixels as stored show the head upright.
-        folder: output folder (created).
-        description, patient: SeriesDescription and PatientName (a made-up example name).
-        seed: UIDs derive from it, so the same input gives the same series.
-
-    Returns:
-        The paths written, one per slice.
-    """
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    a = np.asarray(array)
-    if a.ndim != 3:
-        raise ValueError(f"expected a 3-D volume, got shape {a.shape}")
-    if a.min() < 0 or a.max() > 65535 or not np.array_equal(a, np.round(a)):
-        raise ValueError("voxels must be integers in 0..65535")
-    aff = np.asarray(affine, dtype=np.float64)
-    col_vec, row_vec, slice_vec = aff[:3, 0], aff[:3, 1], aff[:3, 2]
-    dx, dy, dz = (float(np.linalg.norm(v)) for v in (col_vec, row_vec, slice_vec))
-    row_dir = _lps(col_vec) / dx  # direction of increasing column index (across a row)
-    col_dir = _lps(row_vec) / dy  # direction of increasing row index (down a column)
-    ny = a.shape[1]
-    flip = col_dir[2] > 0 or (abs(col_dir[2]) < 0.5 and col_dir[1] < 0)
-    if flip:  # rows go superior -> inferior (or anterior -> posterior): upright on screen
-        col_dir = -col_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    uid = lambda what: generate_uid(entropy_srcs=[seed, what])  # noqa: E731
-    study, series, frame = uid("study"), uid("series"), uid("frame")
-    paths = []
-    for k in range(a.shape[2]):
-        origin = aff @ np.array([0.0, float(ny - 1) if flip else 0.0, float(k), 1.0])
-        pix = a[:, :, k].T  # (rows = Y, columns = X)
-        if flip:
-            pix = pix[::-1]
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = uid(f"instance{k}")
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = MRImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.PatientName, ds.PatientID = patient, "EXAMPLE-T1"
-        ds.PatientBirthDate, ds.PatientSex = "", "O"
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20000101", "000000", "1", ""
-        ds.ReferringPhysicianName = ""
-        ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MR", 1, k + 1
-        ds.SeriesDescription, ds.Manufacturer = description, "medseg example generator"
-        ds.BodyPartExamined = "HEAD"
-        ds.ScanningSequence, ds.SequenceVariant, ds.MRAcquisitionType = "GR", "NONE", "3D"
-        ds.PositionReferenceIndicator = ""
-        ds.ImageType = ["DERIVED", "SECONDARY"]
-        ds.ImagePositionPatient = [round(float(v), 6) for v in _lps(origin[:3])]
-        ds.ImageOrientationPatient = [round(float(v), 6) for v in (*row_dir, *col_dir)]
-        ds.PixelSpacing = [dy, dx]  # row spacing, column spacing
-        ds.SliceThickness = dz
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = int(pix.shape[0]), int(pix.shape[1])
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"
-        ds.PixelData = np.ascontiguousarray(pix, dtype="<u2").tobytes()
-        p = folder / f"IM{k + 1:04d}.dcm"
-        ds.save_as(p, enforce_file_format=True)
-        paths.append(p)
-    return paths
-
-
 def mr_head_series() -> tuple[Path, Path] | None:
     """``(zip of the DICOM MR head series, its brain mask as NIfTI)``, made once per machine
     from the ITK T1 head; ``None`` when ``insighttoolkit5-examples`` is missing."""
-    import nibabel as nib
 
     if not (T1_HEAD.is_file() and T1_BRAIN.is_file()):
         return None
@@ -163,13 +72,20 @@ def mr_head_series() -> tuple[Path, Path] | None:
     with _LOCK:
         if zpath.is_file() and gtpath.is_file():
             return zpath, gtpath
-        from ..io import from_canonical, load_nifti, load_volume, save_mask_like, to_canonical
+        from ..io import (
+            from_canonical,
+            load_nifti,
+            load_volume,
+            save_mask_like,
+            to_canonical,
+            write_dicom_series,
+        )
 
         work = Path(temp_dir("series-"))
-        img = nib.load(str(T1_HEAD))
-        paths = write_mr_series(
-            np.asarray(img.dataobj).astype(np.uint16), img.affine, work / "series",
-            description="T1 head (ITK KmeansTest)",
+        paths = write_dicom_series(
+            load_nifti(str(T1_HEAD)), work / "series", modality="MR",
+            series_description="T1 head (ITK KmeansTest)", patient_name="Example^T1Head",
+            patient_id="EXAMPLE-T1", body_part="HEAD", upright=True, uid_seed="medseg-example",
         )  # fmt: skip
         # the ground truth on the series' own voxel grid (the series is written upright)
         vol = load_volume([str(p) for p in paths])

@@ -79,18 +79,9 @@ def _stats(times: list[float], batch: int) -> dict:
     }
 
 
-#: every back-end and precision, the order of the tables
-ALL_BACKENDS = (
-    "torch",
-    "channels_last",
-    "bf16",
-    "torchscript",
-    "onnxruntime",
-    "ort-int8",
-    "openvino-fp32",
-    "openvino-bf16",
-    "auto",
-)
+#: every back-end and precision, in the order of the tables: the engine's one list
+#: (:data:`medseg.engine.backends.BACKENDS`), ``auto`` last so its row follows what it chose among
+ALL_BACKENDS = tuple(n for n in BACKENDS if n != "auto") + ("auto",)
 
 
 def bench_backends(

@@ -345,11 +345,10 @@ def test_two_series_upload_lists_them_and_loads_the_chosen_one(tmp_path, ct_smal
 
 def test_generated_dicom_series_reads_back_like_the_nifti(tmp_path, t1_nifti):
     """DATA.md: a real volume written one instance per slice reads back identical."""
-    from medseg.app.examples import write_mr_series
-    from medseg.io import load_nifti, load_volume, to_canonical
+    from medseg.io import load_nifti, load_volume, to_canonical, write_dicom_series
 
     img = nib.load(str(t1_nifti))
-    paths = write_mr_series(np.asarray(img.dataobj).astype(np.uint16), img.affine, tmp_path / "s")
+    paths = write_dicom_series(load_nifti(str(t1_nifti)), tmp_path / "s", upright=True)
     assert len(paths) == img.shape[2]
     ds = pydicom.dcmread(paths[0])
     assert ds.Modality == "MR" and ds.Rows * ds.Columns == img.shape[0] * img.shape[1]
@@ -385,7 +384,7 @@ def test_mr_series_example_whole_volume_seg_and_dice(tmp_path, monkeypatch):
     assert s["dice_volume"] > 0.9  # the model's own training subject
     seg = pydicom.dcmread(r["dicom_seg"])
     assert seg.Modality == "SEG"
-    src = pydicom.dcmread(zipfile.ZipFile(series).open("t1_head/IM0001.dcm"))
+    src = pydicom.dcmread(zipfile.ZipFile(series).open("t1_head/IM00001.dcm"))
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == src.SeriesInstanceUID
     assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
     assert s["scan"].endswith(medical.scan_id(medical.load_scan([series])))
