@@ -449,6 +449,18 @@ def phi_needles() -> dict[str, list[str]]:
     return out
 
 
+def plant_phi(ds) -> None:
+    """Replace every identifying attribute of ``ds`` by its planted marker (in place)."""
+    for elem in list(ds.iterall()):
+        if elem.VR == "PN":  # no original names survive
+            elem.value = "Anon"
+    for kw, value in PHI_MARKERS.items():
+        setattr(ds, kw, value)
+    ds.PatientIdentityRemoved = "NO"
+    if "DeidentificationMethod" in ds:
+        del ds.DeidentificationMethod
+
+
 def write_phi_series(directory: Path, *, drop_position_of: int | None = None) -> list[Path]:
     """The real CT5N series with every identifying attribute replaced by a planted marker."""
     import pydicom
@@ -457,19 +469,35 @@ def write_phi_series(directory: Path, *, drop_position_of: int | None = None) ->
     written = []
     for k, f in enumerate(_series_files("98892001/CT5N")):
         ds = pydicom.dcmread(f)
-        for elem in list(ds.iterall()):
-            if elem.VR == "PN":  # no original names survive
-                elem.value = "Anon"
-        for kw, value in PHI_MARKERS.items():
-            setattr(ds, kw, value)
-        ds.PatientIdentityRemoved = "NO"
-        if "DeidentificationMethod" in ds:
-            del ds.DeidentificationMethod
+        plant_phi(ds)
         if drop_position_of == k:
             del ds.ImagePositionPatient
         p = directory / f"slice{k}.dcm"
         ds.save_as(p)
         written.append(p)
+    return written
+
+
+def write_phi_head_series(directory: Path) -> list[Path]:
+    """A real MR head (the ITK T1 head, one instance per slice) with the planted markers: the
+    shipped brain model finds a brain in it, so the paths that write a DICOM SEG run."""
+    import pydicom
+
+    from medseg.data.samples import sample_path
+    from medseg.io import load_nifti, write_dicom_series
+
+    plain = directory.with_name(directory.name + "_plain")
+    files = write_dicom_series(load_nifti(str(sample_path("t1_head"))), plain, modality="MR")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        plant_phi(ds)
+        p = directory / f.name
+        ds.save_as(p)
+        written.append(p)
+        f.unlink()
+    plain.rmdir()
     return written
 
 

@@ -22,6 +22,7 @@ _GEN = generator()
 MARKERS: dict[str, str] = _GEN.PHI_MARKERS
 NEEDLES: dict[str, list[str]] = _GEN.phi_needles()
 write_phi_series = _GEN.write_phi_series
+write_phi_head_series = _GEN.write_phi_head_series
 
 #: Patient Module (C.7.1.1) and General Study Module (C.7.2.1) attributes a SEG must copy.
 SEG_ALLOWED = frozenset(
