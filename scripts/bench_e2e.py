@@ -48,7 +48,10 @@ VOLUME_STAGES = {
     "normalise": [("transforms/intensity.py", "normalize_for_model")],
     "model": [("engine/predictor.py", "logits")],
     "labels": [("models/outputs.py", "logits_to_labels")],
-    "post-process": [("engine/postprocess.py", "clean_mask")],
+    "post-process": [
+        ("engine/postprocess.py", "clean_mask"),
+        ("transforms/volume_views.py", "clean_brain_probs"),  # the tri-planar path
+    ],
 }
 PHOTO_STAGES = {
     "preprocess": [("engine/predictor.py", "preprocess")],
