@@ -65,7 +65,7 @@ def check_scan(scan: Any, files: Any, model: str, allow_mismatch: bool = False) 
             allow_mismatch=allow_mismatch,
         )
     except InputMismatchError as e:
-        problem = str(e).split("; choose a model", 1)[0]
+        problem = e.problem
         raise ModelMismatch(
             f"{problem}. Use a scan the model was trained for, or allow the mismatch "
             "(“Segment anyway”; allow_mismatch=True through the API)."

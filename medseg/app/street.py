@@ -53,7 +53,7 @@ def _check_not_a_scan(image: Any, cfg: Any) -> None:
     try:
         check_input(cfg, kind="volume", modality=modality)
     except InputMismatchError as e:
-        problem = str(e).split("; choose a model", 1)[0]
+        problem = e.problem
         raise AppError(
             f"{safe_name(Path(paths[0]).name)} is not a photo: {problem}. Use the Medical tab "
             "for scans; this tab takes PNG, JPEG, BMP or TIFF photos."

@@ -28,7 +28,15 @@ INPUT_KINDS = ("volume", "image")
 
 
 class InputMismatchError(ValueError):
-    """The input is of another kind than the model was trained for (e.g. CT into an MR model)."""
+    """The input is of another kind than the model was trained for (e.g. CT into an MR model).
+
+    ``problem`` is the mismatch alone (``"a CT scan into unet_medical, a model trained on
+    ..."``), for callers that give their own advice; the message adds the command line's.
+    """
+
+    def __init__(self, problem: str, advice: str = "") -> None:
+        super().__init__(f"{problem}; {advice}" if advice else problem)
+        self.problem = problem
 
 
 def trained_for(cfg: Any) -> str:
@@ -95,8 +103,9 @@ def check_input(
         if allow_mismatch:
             return f"input mismatch allowed: {problem}; the result may be meaningless"
         raise InputMismatchError(
-            f"{problem}; choose a model for this input (medseg models lists them) or override "
-            "with --allow-modality-mismatch"
+            problem,
+            "choose a model for this input (medseg models lists them) or override "
+            "with --allow-modality-mismatch",
         )
     if cfg.task != "street" and cfg.modalities and not modality:
         return f"no modality information in the input; {cfg.name} expects {what}"
