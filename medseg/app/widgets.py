@@ -31,48 +31,6 @@ log = logging.getLogger("medseg.app")
 USER_ERRORS: tuple[type[BaseException], ...] = (AppError, MedsegIOError, InputMismatchError)
 
 
-def _to_gr_error(e: BaseException, what: str) -> gr.Error:
-    if isinstance(e, gr.Error):
-        return e
-    if isinstance(e, USER_ERRORS):
-        return gr.Error(str(e), print_exception=False)
-    if isinstance(e, MemoryError):
-        return gr.Error(f"{what}: out of memory; try a smaller input", print_exception=False)
-    log.exception("%s failed", what)
-    return gr.Error(
-        f"{what} failed unexpectedly ({type(e).__name__}). The server is still running; "
-        "check the input and try again.",
-        print_exception=False,
-    )
-
-
-def guard(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator for API handlers: every failure becomes a clean ``gr.Error``."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen(*args: Any, **kwargs: Any):
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as e:
-                    raise _to_gr_error(e, what) from None
-
-            return gen
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                raise _to_gr_error(e, what) from None
-
-        return wrapper
-
-    return deco
-
-
 def error_text(e: BaseException, what: str) -> str:
     """The words a person sees for a failure (no traceback, no server paths)."""
     if isinstance(e, USER_ERRORS):
@@ -84,6 +42,41 @@ def error_text(e: BaseException, what: str) -> str:
         f"{what} failed unexpectedly ({type(e).__name__}). The server is still running; "
         "check the input and try again."
     )
+
+
+def _on_error(fn: Callable[..., Any], handle: Callable[[Exception], Any]) -> Callable[..., Any]:
+    """``fn`` wrapped so that an exception goes to ``handle``, whose value is returned (for a
+    generator: yielded, and the generator stops); ``handle`` may raise instead."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen(*args: Any, **kwargs: Any):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as e:
+                yield handle(e)
+
+        return gen
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            return handle(e)
+
+    return wrapper
+
+
+def guard(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator for API handlers: every failure becomes a clean ``gr.Error``."""
+
+    def raise_clean(e: Exception) -> None:
+        if isinstance(e, gr.Error):
+            raise e from None
+        raise gr.Error(error_text(e, what), print_exception=False) from None
+
+    return lambda fn: _on_error(fn, raise_clean)
 
 
 def status_md(text: str, kind: str = "error") -> str:
@@ -98,29 +91,7 @@ def soft(what: str, status: gr.components.Component):
     A failure returns ``{status: "❌ <what went wrong>"}`` (for a generator: yields it and
     stops), leaving every other output as it was.
     """
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen(*args: Any, **kwargs: Any):
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as e:
-                    yield {status: status_md(error_text(e, what))}
-
-            return gen
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as e:
-                return {status: status_md(error_text(e, what))}
-
-        return wrapper
-
-    return deco
+    return lambda fn: _on_error(fn, lambda e: {status: status_md(error_text(e, what))})
 
 
 def png(label: str, **kw: Any) -> gr.Image:
