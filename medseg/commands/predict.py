@@ -106,15 +106,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_predictor(args: argparse.Namespace):
     """The Predictor the options ask for (shipped weights, a checkpoint, an ONNX file)."""
-    from ..engine.predictor import Predictor
+    from ..engine.predictor import EXPORT_SUFFIXES, Predictor
 
     kw = model_kwargs(args.model_arg)
     if args.weights:
         w = Path(args.weights)
         if not w.is_file():
             raise FileNotFoundError(f"--weights: no such file: {w}")
-        if w.suffix.lower() == ".onnx":
-            return Predictor.from_onnx(w, expected_name=args.model)
+        if w.suffix.lower() in EXPORT_SUFFIXES:
+            return Predictor.from_export(w, backend=args.backend, expected_name=args.model)
         return Predictor.from_checkpoint(args.model or DEFAULT_MODEL, w, backend=args.backend, **kw)
     return Predictor.from_name(
         args.model or DEFAULT_MODEL, pretrained=not args.no_pretrained, backend=args.backend, **kw

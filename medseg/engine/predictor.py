@@ -118,6 +118,22 @@ def _state_dict_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+#: suffixes of the files ``medseg export`` writes that a Predictor runs
+EXPORT_SUFFIXES = (".onnx", ".xml")
+
+
+def _expected_cfg(path, cfg, expected_name: str | None) -> ModelCfg:
+    """``cfg`` resolved; a file whose cfg names another model than ``expected_name`` is
+    refused."""
+    cfg = _resolve_cfg(cfg)
+    if expected_name is not None and cfg.name != expected_name:
+        raise ValueError(
+            f"{Path(path).name} holds model {cfg.name!r}, not {expected_name!r}; pass "
+            f"--model {cfg.name} (or leave --model out)"
+        )
+    return cfg
+
+
 def _file_runner(path, cfg, backend, reference, built, threads) -> Runner:
     """A runner for an exported file: one back-end, or ``auto`` over those that run it."""
     from .autotune import AutoRunner, limit_candidates
@@ -244,8 +260,8 @@ class Predictor:
                 here, limited by ``$MEDSEG_AUTO_BACKENDS``).
             **model_kwargs: architecture options for :func:`create_model`.
         """
-        if weights is not None and Path(weights).suffix.lower() == ".onnx":
-            return cls.from_onnx(weights, expected_name=name)
+        if weights is not None and Path(weights).suffix.lower() in EXPORT_SUFFIXES:
+            return cls.from_export(weights, backend=backend, expected_name=name)
         model = create_model(
             name, pretrained=pretrained and weights is None, weights=weights, **model_kwargs
         )
@@ -279,11 +295,8 @@ class Predictor:
         ONNX graph (``.onnx``, see :meth:`from_onnx`); their stored ModelCfg is used, and
         ``backend`` must be one that runs them (``auto`` chooses among those).
         """
-        suffix = Path(path).suffix.lower()
-        if suffix in (".xml", ".onnx"):
-            p = cls.from_openvino(path, backend=backend) if suffix == ".xml" else None
-            if p is None:
-                p = cls.from_onnx(path, backend=backend)
+        if Path(path).suffix.lower() in EXPORT_SUFFIXES:
+            p = cls.from_export(path, backend=backend)
             if p.cfg.name != name:
                 import warnings
 
@@ -296,6 +309,22 @@ class Predictor:
         return cls.from_name(
             name, pretrained=False, weights=path, backend=backend, device=device, **kw
         )
+
+    @classmethod
+    def from_export(
+        cls, path: str | Path, *, backend: str = "auto", expected_name: str | None = None
+    ) -> Predictor:
+        """A file written by ``medseg export``: an OpenVINO IR (``.xml``, see
+        :meth:`from_openvino`) or an ONNX graph (``.onnx``, see :meth:`from_onnx`), with the
+        ModelCfg stored in it. ``backend`` must be one that runs the file (``auto`` chooses
+        among those); ``expected_name``: refuse a file whose cfg names another model."""
+        suffix = Path(path).suffix.lower()
+        if suffix not in EXPORT_SUFFIXES:
+            raise ValueError(
+                f"{Path(path).name}: an exported model is {' or '.join(EXPORT_SUFFIXES)}"
+            )
+        load = cls.from_openvino if suffix == ".xml" else cls.from_onnx
+        return load(path, backend=backend, expected_name=expected_name)
 
     @classmethod
     def from_onnx(
@@ -349,12 +378,7 @@ class Predictor:
                     f"{Path(path).name} carries no medseg ModelCfg metadata; pass cfg= (a "
                     "ModelCfg, a registry name or a .cfg.json file)"
                 )
-        cfg = _resolve_cfg(cfg)
-        if expected_name is not None and cfg.name != expected_name:
-            raise ValueError(
-                f"{Path(path).name} holds model {cfg.name!r}, not {expected_name!r}; pass "
-                f"--model {cfg.name} (or leave --model out)"
-            )
+        cfg = _expected_cfg(path, cfg, expected_name)
         if backend != "onnxruntime":
             runner = _file_runner(
                 path, cfg, backend, "onnxruntime", {"onnxruntime": runner}, threads
@@ -371,6 +395,7 @@ class Predictor:
         *,
         backend: str = "openvino-fp32",
         threads: int | None = None,
+        expected_name: str | None = None,
     ) -> Predictor:
         """An OpenVINO IR written by :func:`medseg.export.export_openvino` (``medseg export
         --format openvino``).
@@ -378,6 +403,7 @@ class Predictor:
         Args:
             path: the IR's ``.xml`` (its ``.bin`` beside it).
             cfg: default: the ModelCfg stored in the IR (or in ``<name>.cfg.json`` beside it).
+            expected_name: refuse an IR whose stored cfg names another model.
             backend: ``openvino-fp32`` (default: exact), ``openvino-bf16`` (CPUs with
                 AVX512-BF16 or AMX), or ``auto`` (bf16 where its labels agree with fp32 on
                 ≥ 99.5 % of pixels and it is faster; see :mod:`medseg.engine.autotune`).
@@ -397,7 +423,7 @@ class Predictor:
                     f"{Path(path).name} carries no medseg ModelCfg (rt_info or .cfg.json); pass "
                     "cfg= (a ModelCfg, a registry name or a .cfg.json file)"
                 )
-        cfg = _resolve_cfg(cfg)
+        cfg = _expected_cfg(path, cfg, expected_name)
         if backend == "auto":
             runner = _file_runner(path, cfg, backend, "openvino-fp32", {}, threads)
         else:

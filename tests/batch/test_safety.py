@@ -218,6 +218,30 @@ def test_exported_onnx_weights_work_from_the_command_line(workspace, tmp_path):
     np.testing.assert_array_equal(np.asarray(nib.load(out / "scan_mask.nii.gz").dataobj), ref)
 
 
+def test_exported_onnx_weights_follow_the_backend_option(workspace, tmp_path, capsys):
+    """``--backend`` applies to an exported file too (it used to be ignored: ONNX Runtime ran
+    whatever was asked); a back-end that cannot run the file is refused by name."""
+    import json
+
+    pytest.importorskip("openvino")
+    from medseg.export import export_onnx
+    from medseg.models import create_model
+
+    onnx_path = tmp_path / "model.onnx"
+    export_onnx(create_model("unet_medical", base_channels=4).eval(), onnx_path,
+                exporter="legacy", input_size=(64, 64))  # fmt: skip
+    out = tmp_path / "o"
+    rc = main(["predict", str(workspace / "scan.nii.gz"), "-o", str(out), "--weights",
+               str(onnx_path), "--backend", "openvino-fp32", "--quiet"])  # fmt: skip
+    assert rc == 0
+    row = json.loads((out / "report.json").read_text())["cases"][0]
+    assert row["backend"] == "openvino-fp32" and row["weights"] == "model.onnx"
+    rc = main(["predict", str(workspace / "scan.nii.gz"), "-o", str(tmp_path / "t"),
+               "--weights", str(onnx_path), "--backend", "torch", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "an ONNX graph runs on" in err and "'torch'" in err
+
+
 def test_unusable_weights_say_what_was_expected_without_unsafe_advice(workspace, tmp_path, capsys):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"\x80\x04this is not a state dict")
