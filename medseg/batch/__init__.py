@@ -5,7 +5,7 @@
 * :mod:`.process` — one case: input check, prediction, all-or-nothing outputs.
 * :mod:`.records` — completion records, provenance, what ``--resume`` may keep.
 * :mod:`.report` — ``report.json`` / ``report.csv``.
-* :mod:`.files` — atomic writes, clean-up after killed runs.
+* atomic writes and the clean-up after killed runs: :mod:`medseg.io.files` (the DICOM node uses them too).
 
 It sits above :mod:`medseg.engine` (it drives a Predictor) beside the app, the video pipeline
 and the DICOM node, which use it too.

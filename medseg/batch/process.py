@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.files import part_path
 from ..io.inputs import Case
 from ..models.compat import check_input, is_color
-from .files import part_path
 from .plan import output_names
 from .records import write_record
 

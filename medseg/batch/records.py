@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..io.files import write_json
 from ..io.inputs import OUTPUT_MARKER, medseg_outputs_in
-from .files import write_json
 
 #: the provenance keys two runs must share for ``--resume`` to reuse a result.
 RESUME_KEYS = ("model", "weights_sha256", "backend_requested", "format", "postprocess")

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from .files import atomic_write, write_json
+from ..io.files import atomic_write, write_json
 
 #: report columns, in order. ``outputs`` lists every file written for the case (names inside
 #: the output folder); the provenance columns say which model, weights (file and SHA-256),

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..engine import distributed as D
+from ..io.files import remove_stale_parts
 from ..io.inputs import Case, discover_cases, load_case
-from .files import remove_stale_parts
 from .plan import FORMATS, check_outputs_safe
 from .process import process_case
 from .records import can_skip, owned_outputs, read_record, records_dir, write_record

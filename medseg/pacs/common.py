@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from ..io.files import write_json  # noqa: F401  (this package's JSON writer)
 
 #: DICOM objects that are not images to segment (reports, structure sets, our own SEGs,
 #: presentation states, key objects, registrations, documents, dose, plans, waveforms).
@@ -134,13 +134,6 @@ def setup_logging(name: str, logfile=None, *, redact: Redactor | None = None) ->
         for h in handlers:
             lg.addHandler(h)
     return log
-
-
-def write_json(path: Path, obj) -> None:
-    """Write JSON under a temporary name, then rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict | None:

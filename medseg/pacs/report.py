@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import uuid
 from pathlib import Path
 
-from .common import write_json
+from ..io.files import atomic_write, write_json
 
 REPORT_FIELDS = (
     "id",
@@ -48,11 +46,13 @@ def write_report(state) -> Path:
         state.root / "report.json",
         {"summary": summary, "undelivered": undelivered, "jobs": rows},
     )
-    tmp = state.root / f".report.csv.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(REPORT_FIELDS))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-    os.replace(tmp, state.root / "report.csv")
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(REPORT_FIELDS))
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
+
+    atomic_write(state.root / "report.csv", write_csv)
     return state.root / "report.json"

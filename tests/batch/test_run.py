@@ -354,7 +354,7 @@ def test_cli_under_torchrun_shards_cases_and_reports_once(tree, tmp_path):
 
 
 def test_stale_temp_files_of_killed_runs_are_removed(tmp_path):
-    from medseg.batch.files import remove_stale_parts
+    from medseg.io.files import remove_stale_parts
 
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

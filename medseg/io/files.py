@@ -2,7 +2,8 @@
 
 A temporary file is ``.<name>.<pid>.part<suffix>`` next to its target, so the final
 ``os.replace`` is atomic on every POSIX file system, and a file left by a killed run is
-recognised (its writer's pid is gone) and removed on the next run.
+recognised (its writer's pid is gone) and removed on the next run. `medseg predict`
+(:mod:`medseg.batch`) and the DICOM node (:mod:`medseg.pacs`) write through it.
 """
 
 from __future__ import annotations
