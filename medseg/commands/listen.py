@@ -112,9 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _model_key(model: str, weights: str | None) -> str:
     if not weights:
         return model
-    import hashlib
+    from ..models.registry import sha256_file
 
-    h = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:8]
+    h = sha256_file(weights)[:8]
     return f"{model}+{h}"
 
 

@@ -87,9 +87,10 @@ def sanitize_id(text: str) -> str:
     return s[:80]
 
 
-def _uid_hash(uid: str) -> str:
-    # A hash keeps ids stable and unique without writing the UID itself.
-    return hashlib.sha1(uid.encode()).hexdigest()[:8]
+def uid_key(uid: str, n: int = 8) -> str:
+    """A short stable name for a UID (the first ``n`` hex digits of its SHA-1): ids, logs and
+    reports use it, so they stay stable and unique without writing the UID itself."""
+    return hashlib.sha1(str(uid).encode()).hexdigest()[:n]
 
 
 def medseg_outputs_in(folder: PathLike) -> set[str]:
@@ -169,7 +170,7 @@ def _dicom_cases(
         numbers = [c.info.get("number") for c in same]
         use_numbers = None not in numbers and len(set(numbers)) == len(numbers)
         for c in same:
-            tag = f"S{c.info['number']}" if use_numbers else _uid_hash(c.series_uid or "")
+            tag = f"S{c.info['number']}" if use_numbers else uid_key(c.series_uid or "")
             c.case_id = sanitize_id(f"{c.case_id}_{tag}")
     return cases
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ..io.files import write_json  # noqa: F401  (this package's JSON writer)
+from ..io.inputs import uid_key as _uid_key
 
 #: DICOM objects that are not images to segment (reports, structure sets, our own SEGs,
 #: presentation states, key objects, registrations, documents, dose, plans, waveforms).
@@ -22,11 +22,9 @@ NON_IMAGE_MODALITIES = frozenset(
 
 
 def uid_key(uid: str, n: int = 12) -> str:
-    """A short stable name for a UID (first ``n`` hex digits of its SHA-1).
-
-    Logs, reports and file names use it instead of the UID itself, as the batch report does.
-    """
-    return hashlib.sha1(str(uid).encode()).hexdigest()[:n]
+    """A short stable name for a UID (:func:`medseg.io.inputs.uid_key`, 12 hex digits here):
+    logs, reports and file names of the node use it instead of the UID itself."""
+    return _uid_key(uid, n)
 
 
 class Redactor:
