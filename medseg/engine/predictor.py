@@ -476,7 +476,9 @@ class Predictor:
         from .autotune import size_bucket
         from .tta import choose_batching
 
-        self.logits(x[:1])  # lets ``auto`` decide first: the key names what really runs
+        decide = getattr(self.runner, "decide", None)
+        if decide is not None:  # ``auto`` chooses for this size first (no forward pass needed):
+            decide(int(x.shape[-2]), int(x.shape[-1]))  # the key names what really runs
         info = self.backend_info()
         key = f"{self.cfg.name}|{info['backend']}|{size_bucket(*x.shape[-2:])}"
         opts = {k: kw[k] for k in ("scales", "flips") if k in kw}
