@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.outputs import logits_to_probs
+
 PLANES = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 
@@ -106,7 +108,7 @@ def plane_probs(
         parts = []
         for s in range(0, stack.shape[0], max(1, int(batch_size))):
             logits = logits_fn(stack[s : s + batch_size])
-            parts.append(torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(1))
+            parts.append(logits_to_probs(logits))
         p = torch.cat(parts).movedim(0, axis + 1)  # [K, ...] with the slice axis back in place
         total = p if total is None else total.add_(p)
     if total is None:
